@@ -1,0 +1,42 @@
+# Two commands: `make run` (the app on SQLite with demo data, jobs inline)
+# and `make test` (lint and the whole suite; uses DATABASE_URL/REDIS_URL when set).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1:8000
+DEMO_ACCOUNTS ?= 1500
+DEMO_DAYS ?= 120
+
+.PHONY: run test install lint migrate worker scheduler clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@ $(VENV)/.installed-run
+
+install: $(VENV)/.installed-run
+
+run: export DEBUG ?= true
+run: $(VENV)/.installed-run
+	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py seed_demo --if-empty --accounts $(DEMO_ACCOUNTS) --days $(DEMO_DAYS)
+	$(BIN)/python manage.py demo_login
+	$(BIN)/python manage.py runserver $(HOST)
+
+test: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+worker: $(VENV)/.installed-run
+	$(BIN)/python manage.py rqworker default scoring --with-scheduler
+
+clean:
+	rm -rf $(VENV) db.sqlite3 staticfiles

@@ -1,0 +1,242 @@
+"""The lead data sales works with: accounts, their people, usage events, reps
+and the append-only history of each account's lead status."""
+
+import uuid
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils import timezone
+
+
+class Plan(models.TextChoices):
+    FREE = "free", "Free"
+    TRIAL = "trial", "Trial"
+    PAID = "paid", "Paid"
+
+
+class Tier(models.TextChoices):
+    """Opportunity size; scoring derives it from the employee count."""
+
+    SMALL = "small", "Small"
+    MID = "mid", "Mid-size"
+    LARGE = "large", "Large"
+
+
+class LeadStatus(models.TextChoices):
+    SIGNED_UP = "signed_up", "Signed up"
+    PQL = "pql", "PQL"
+    ASSIGNED = "assigned", "Assigned"
+    CONTACTED = "contacted", "Contacted"
+    CONVERTED = "converted", "Converted"
+    DISQUALIFIED = "disqualified", "Disqualified"
+
+
+# Statuses only scoring and routing set; the rest record what a person decided.
+AUTOMATIC_STATUSES = frozenset({LeadStatus.SIGNED_UP, LeadStatus.PQL, LeadStatus.ASSIGNED})
+HUMAN_STATUSES = frozenset({LeadStatus.CONTACTED, LeadStatus.CONVERTED, LeadStatus.DISQUALIFIED})
+OPEN_LEAD_STATUSES = frozenset({LeadStatus.PQL, LeadStatus.ASSIGNED, LeadStatus.CONTACTED})
+
+country_code = RegexValidator(r"^[A-Z]{2}$", "Use a two-letter ISO 3166 country code, e.g. US.")
+
+
+class SalesRep(models.Model):
+    """A user who works leads, with what they cover and how many they can hold."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sales_rep"
+    )
+    is_active = models.BooleanField(
+        "active", default=True, help_text="Inactive reps get no new leads."
+    )
+    capacity = models.PositiveIntegerField(default=50, help_text="Most open leads at once.")
+    countries = models.JSONField(
+        default=list, blank=True, help_text="ISO country codes covered; empty means any."
+    )
+    tiers = models.JSONField(default=list, blank=True, help_text="Tiers covered; empty means any.")
+    industries = models.JSONField(
+        default=list, blank=True, help_text="Industries covered; empty means any."
+    )
+
+    class Meta:
+        verbose_name = "sales rep"
+        ordering = ["user__username"]
+
+    def __str__(self):
+        return self.user.get_full_name() or self.user.get_username()
+
+
+class AccountQuerySet(models.QuerySet):
+    def pql(self):
+        return self.filter(status=LeadStatus.PQL)
+
+    def open_leads(self):
+        return self.filter(status__in=OPEN_LEAD_STATUSES)
+
+    def owned_by(self, rep):
+        return self.filter(owner=rep)
+
+
+class Account(models.Model):
+    """A company or workspace on a trial or free plan: what sales works."""
+
+    name = models.CharField(max_length=200)
+    domain = models.CharField(max_length=253, blank=True, db_index=True)
+    industry = models.CharField(max_length=100, blank=True)
+    country = models.CharField(max_length=2, blank=True, validators=[country_code])
+    employee_count = models.PositiveIntegerField(null=True, blank=True)
+    plan = models.CharField(max_length=10, choices=Plan.choices, default=Plan.TRIAL)
+    signed_up_at = models.DateTimeField(default=timezone.now)
+    trial_ends_at = models.DateTimeField(null=True, blank=True)
+    external_id = models.CharField(
+        max_length=255,
+        unique=True,
+        null=True,
+        blank=True,
+        help_text="The id the product and the customer data platform use (Segment groupId).",
+    )
+    traits = models.JSONField(default=dict, blank=True)
+    owner = models.ForeignKey(
+        SalesRep, null=True, blank=True, on_delete=models.SET_NULL, related_name="accounts"
+    )
+    status = models.CharField(
+        max_length=20, choices=LeadStatus.choices, default=LeadStatus.SIGNED_UP
+    )
+    last_event_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = AccountQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-signed_up_at"]
+        indexes = [
+            models.Index(fields=["owner", "status"], name="account_owner_status"),
+            models.Index(fields=["status", "signed_up_at"], name="account_status_signup"),
+            models.Index(fields=["signed_up_at"], name="account_signup"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class Person(models.Model):
+    """A user of the product; the account link may arrive after the person."""
+
+    account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.CASCADE, related_name="people"
+    )
+    external_id = models.CharField(
+        max_length=255,
+        unique=True,
+        null=True,
+        blank=True,
+        help_text="The product's user id (Segment userId).",
+    )
+    email = models.EmailField(blank=True, db_index=True)
+    name = models.CharField(max_length=200, blank=True)
+    title = models.CharField("job title", max_length=200, blank=True)
+    traits = models.JSONField(default=dict, blank=True)
+    first_seen_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "people"
+        ordering = ["name", "email"]
+
+    def __str__(self):
+        return self.name or self.email or self.external_id or f"person {self.pk}"
+
+
+def new_message_id():
+    return uuid.uuid4().hex
+
+
+class Event(models.Model):
+    """Something a person or account did in the product.
+
+    (source, message_id) is unique so that a client resending a batch stores
+    each event once.
+    """
+
+    # No single-column index on account: the (account, name, occurred_at)
+    # index leads with it and serves every per-account read.
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
+    person = models.ForeignKey(
+        Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    name = models.CharField(max_length=200)
+    properties = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(default=timezone.now)
+    source = models.CharField(max_length=100, default="api")
+    message_id = models.CharField(max_length=100, default=new_message_id)
+
+    class Meta:
+        ordering = ["-occurred_at"]
+        constraints = [
+            # message_id leads so that the admin's exact search by message id is indexed.
+            models.UniqueConstraint(
+                fields=["message_id", "source"], name="event_unique_message_per_source"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["account", "name", "occurred_at"], name="event_account_name_time"),
+            models.Index(fields=["occurred_at"], name="event_time"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class StatusCause(models.TextChoices):
+    USER = "user", "A user"
+    SCORING = "scoring", "Scoring"
+    ROUTING = "routing", "Routing"
+    IMPORT = "import", "Import"
+
+
+class StatusChangeQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("Status changes are append-only.")
+
+
+class StatusChange(models.Model):
+    """One change of an account's lead status, kept for ever: metrics come from it.
+
+    Rows are only ever appended, through leads.services.change_status.
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="status_changes")
+    from_status = models.CharField(max_length=20, choices=LeadStatus.choices, blank=True)
+    to_status = models.CharField(max_length=20, choices=LeadStatus.choices)
+    changed_at = models.DateTimeField(default=timezone.now)
+    cause = models.CharField(max_length=20, choices=StatusCause.choices)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    reason = models.TextField(blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    objects = StatusChangeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+        indexes = [
+            models.Index(fields=["account", "changed_at"], name="statuschange_account_time"),
+            models.Index(fields=["to_status", "changed_at"], name="statuschange_to_time"),
+        ]
+
+    def __str__(self):
+        return f"{self.from_status or '-'} -> {self.to_status}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError("Status changes are append-only.")
+        super().save(*args, **kwargs)

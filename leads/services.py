@@ -1,0 +1,46 @@
+"""Services that change lead data. Status changes go through change_status
+only, so that every change has its history row."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from .models import Account, LeadStatus, StatusCause, StatusChange
+
+
+@transaction.atomic
+def change_status(
+    *,
+    account_id: int,
+    to_status: LeadStatus | str,
+    cause: StatusCause | str,
+    changed_by=None,
+    reason: str = "",
+    details: dict | None = None,
+    expected_from: LeadStatus | str | None = None,
+) -> StatusChange | None:
+    """Move an account to `to_status` and append the history row.
+
+    Locks the account row, so concurrent callers see each other's change: a
+    transition already made is not recorded twice. With `expected_from`, the
+    change only happens from that status (a stale caller changes nothing).
+    Returns the new history row, or None when nothing changed.
+    """
+    to_status = LeadStatus(to_status)
+    account = Account.objects.select_for_update().only("id", "status").get(pk=account_id)
+    from_status = account.status
+    if from_status == to_status:
+        return None
+    if expected_from is not None and from_status != expected_from:
+        return None
+    now = timezone.now()
+    Account.objects.filter(pk=account_id).update(status=to_status, updated_at=now)
+    return StatusChange.objects.create(
+        account_id=account_id,
+        from_status=from_status,
+        to_status=to_status,
+        changed_at=now,
+        cause=StatusCause(cause),
+        changed_by=changed_by,
+        reason=reason,
+        details=details or {},
+    )

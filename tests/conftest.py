@@ -1,0 +1,95 @@
+"""Shared fixtures: users in each role, a small book of accounts, and the
+services the suite runs against (PostgreSQL and Redis when configured)."""
+
+import os
+
+import pytest
+from django.contrib.auth.models import Group
+from django.utils import timezone
+
+from leads.groups import SALES_MANAGERS, SALES_REPS
+from leads.models import Account, Event, Person, SalesRep
+
+# CI sets REQUIRE_SERVICES so that a missing service fails the run instead of skipping tests.
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def pytest_collection_modifyitems(config, items):
+    from django.db import connection
+
+    if REQUIRE_SERVICES and connection.vendor != "postgresql":
+        raise pytest.UsageError("REQUIRE_SERVICES is set but DATABASE_URL is not PostgreSQL.")
+    if connection.vendor != "postgresql":
+        skip = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL")
+        for item in items:
+            if "postgres" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture
+def superuser(django_user_model):
+    return django_user_model.objects.create_superuser("root", "root@example.com", "pw-root-123")
+
+
+@pytest.fixture
+def manager(django_user_model):
+    user = django_user_model.objects.create_user(
+        "morgan", "morgan@example.com", "pw-manager-123", is_staff=True
+    )
+    user.groups.add(Group.objects.get(name=SALES_MANAGERS))
+    return user
+
+
+@pytest.fixture
+def rep(django_user_model):
+    user = django_user_model.objects.create_user(
+        "ava", "ava@example.com", "pw-rep-123", first_name="Ava", last_name="Reyes"
+    )
+    user.groups.add(Group.objects.get(name=SALES_REPS))
+    return SalesRep.objects.create(user=user, countries=["US", "CA"], capacity=40)
+
+
+@pytest.fixture
+def account():
+    return Account.objects.create(
+        name="Harbor Legal LLP",
+        domain="harborlegal.com",
+        industry="legal",
+        country="US",
+        employee_count=45,
+        external_id="acct_harbor",
+    )
+
+
+@pytest.fixture
+def person(account):
+    return Person.objects.create(
+        account=account, email="jo@harborlegal.com", name="Jo Park", title="Associate"
+    )
+
+
+@pytest.fixture
+def make_event(account):
+    def make(name="login", *, at=None, person=None, target=None, **properties):
+        return Event.objects.create(
+            account=target or account,
+            person=person,
+            name=name,
+            occurred_at=at or timezone.now(),
+            properties=properties,
+        )
+
+    return make
+
+
+@pytest.fixture
+def book(db):
+    """A small seeded book: reps, accounts, people, events and some outcomes."""
+    from django.core.management import call_command
+
+    call_command(
+        "seed_demo",
+        "--accounts", "40", "--events", "2000", "--reps", "4", "--seed", "7", "--days", "60",
+        stdout=open(os.devnull, "w"),  # noqa: SIM115
+    )
+    return Account.objects.order_by("pk")
