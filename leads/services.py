@@ -1,6 +1,8 @@
 """Services that change lead data. Status changes go through change_status
 only, so that every change has its history row."""
 
+from collections.abc import Iterable, Mapping
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -44,3 +46,45 @@ def change_status(
         reason=reason,
         details=details or {},
     )
+
+
+@transaction.atomic
+def move_accounts(
+    *,
+    account_ids: Iterable[int],
+    from_status: LeadStatus | str,
+    to_status: LeadStatus | str,
+    cause: StatusCause | str,
+    reasons: Mapping[int, str] | None = None,
+    details: Mapping[int, dict] | None = None,
+) -> list[int]:
+    """The set-based change_status: move every account still in `from_status`.
+
+    The rows are locked first, so an account another worker already moved is
+    skipped, never recorded twice. Returns the ids that moved.
+    """
+    from_status, to_status = LeadStatus(from_status), LeadStatus(to_status)
+    reasons, details = reasons or {}, details or {}
+    moved = list(
+        Account.objects.select_for_update()
+        .filter(pk__in=list(account_ids), status=from_status)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if not moved:
+        return []
+    now = timezone.now()
+    Account.objects.filter(pk__in=moved).update(status=to_status, updated_at=now)
+    StatusChange.objects.bulk_create(
+        StatusChange(
+            account_id=account_id,
+            from_status=from_status,
+            to_status=to_status,
+            changed_at=now,
+            cause=StatusCause(cause),
+            reason=reasons.get(account_id, ""),
+            details=details.get(account_id, {}),
+        )
+        for account_id in moved
+    )
+    return moved

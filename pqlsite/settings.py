@@ -85,6 +85,9 @@ RQ_QUEUES = {
     }
     for name, timeout in (("default", 600), ("scoring", 3600))
 }
+# Seconds between scheduled full rescores (manage.py rqcron scoring.cron).
+SCORING_RESCORE_INTERVAL = env.int("SCORING_RESCORE_INTERVAL", default=900)
+# The django-rq dashboard (queues, failed jobs) appears in the admin index.
 RQ_SHOW_ADMIN_LINK = True
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -26,6 +26,15 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def plain_static_files(settings):
+    """Pages render without collectstatic's manifest, which production builds."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
 @pytest.fixture
 def superuser(django_user_model):
     return django_user_model.objects.create_superuser("root", "root@example.com", "pw-root-123")
@@ -93,3 +102,44 @@ def book(db):
         stdout=open(os.devnull, "w"),  # noqa: SIM115
     )
     return Account.objects.order_by("pk")
+
+
+def test_redis_url() -> str | None:
+    """The configured Redis, on a database of its own that tests may flush."""
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        return None
+    return url.rsplit("/", 1)[0] + "/15" if url.count("/") >= 3 else url.rstrip("/") + "/15"
+
+
+@pytest.fixture
+def redis_queues(settings):
+    """Real RQ queues on Redis, emptied before and after the test."""
+    import redis
+
+    url = test_redis_url()
+    if url is None:
+        if REQUIRE_SERVICES:
+            pytest.fail("REQUIRE_SERVICES is set but REDIS_URL is not.")
+        pytest.skip("needs Redis: set REDIS_URL")
+    connection = redis.Redis.from_url(url)
+    try:
+        connection.ping()
+    except redis.exceptions.ConnectionError:
+        if REQUIRE_SERVICES:
+            raise
+        pytest.skip(f"Redis at {url} does not answer")
+    connection.flushdb()
+    settings.RQ_QUEUES = {
+        name: {**config, "URL": url, "ASYNC": True} for name, config in settings.RQ_QUEUES.items()
+    }
+    yield connection
+    connection.flushdb()
+
+
+@pytest.fixture
+def inline_queues(settings):
+    """RQ's synchronous mode, as with REDIS_URL unset."""
+    settings.RQ_QUEUES = {
+        name: {**config, "ASYNC": False} for name, config in settings.RQ_QUEUES.items()
+    }

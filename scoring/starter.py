@@ -1,0 +1,69 @@
+"""A starter PQL definition that uses every kind of criterion, for the demo
+book and the benchmarks; managers copy it and make it theirs."""
+
+from django.db import transaction
+
+from .definitions import record_change
+from .models import Criterion, Definition, Milestone
+
+STARTER_NAME = "Starter PQL definition"
+
+CRITERIA = [
+    dict(label="Clicked contact sales", role="trigger", event_name="contact_sales_clicked",
+         operator="gte", value="1"),
+    dict(label="Hit a usage limit", role="trigger", event_name="usage_limit_hit",
+         operator="gte", value="1"),
+    dict(label="Invited more than 10 teammates", role="trigger", event_name="invite_sent",
+         operator="gt", value="10"),
+    dict(label="Viewed pricing", points=20, event_name="pricing_page_viewed", operator="gte",
+         value="1"),
+    dict(label="Logged an hour in week one", points=15, event_name="hour_logged",
+         operator="gte", value="1", window="after_signup", window_days=7),
+    dict(label="200+ messages sent", points=25, event_name="message_sent", operator="gte",
+         value="200"),
+    dict(label="Uploaded a financial statement", points=10, event_name="file_uploaded",
+         property_key="kind", property_value="financial_statement", operator="gte", value="1"),
+    dict(label="Active on 5+ days", points=15, kind="days_active", operator="gte", value="5"),
+    dict(label="Logged in 5+ times in the last 14 days", points=10, event_name="login",
+         operator="gte", value="5", window="last_days", window_days=14),
+    dict(label="A decision maker uses it", points=10, family="fit", kind="attribute",
+         subject="any_person", field="title", operator="contains_words",
+         value="founder, head, director, partner, operations, controller"),
+    dict(label="Segment we do not sell to", points=-30, family="fit", kind="attribute",
+         field="industry", operator="in", value="education, nonprofit"),
+    dict(label="Not a paying customer yet", role="gate", family="scope", kind="attribute",
+         field="plan", operator="in", value="trial, free"),
+]
+
+MILESTONES = [
+    dict(label="Invited a teammate", event_name="invite_sent"),
+    dict(label="Created a channel", event_name="channel_created"),
+    dict(label="Uploaded a file", event_name="file_uploaded"),
+    dict(label="Sent 10 messages", event_name="message_sent", min_count=10),
+]
+
+
+@transaction.atomic
+def ensure_starter_definition(*, activate_if_none: bool = True) -> Definition:
+    """The starter definition, created (and validated) once."""
+    existing = Definition.objects.filter(name=STARTER_NAME).first()
+    if existing:
+        return existing
+    definition = Definition(
+        name=STARTER_NAME,
+        description="Hand-raising triggers, usage points, fit adjustments and activation milestones.",
+        score_threshold=50,
+        is_active=activate_if_none and not Definition.objects.active().exists(),
+    )
+    definition.full_clean()
+    definition.save()
+    for position, fields in enumerate(CRITERIA):
+        criterion = Criterion(definition=definition, position=position, **fields)
+        criterion.full_clean()
+        criterion.save()
+    for position, fields in enumerate(MILESTONES):
+        milestone = Milestone(definition=definition, position=position, **fields)
+        milestone.full_clean()
+        milestone.save()
+    record_change(definition)
+    return definition

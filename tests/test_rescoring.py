@@ -1,0 +1,160 @@
+"""Rescoring: statuses follow the definition, human outcomes stay, results
+are never overwritten by older ones, and one account scores as all do."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from leads.models import Account, LeadStatus, StatusCause, StatusChange
+from leads.services import change_status
+from scoring.engine import Result
+from scoring.models import AccountScore, Criterion, Definition
+from scoring.rescoring import rescore_accounts, rescore_all, write_results
+from scoring.starter import ensure_starter_definition
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def ten_logins():
+    definition = Definition.objects.create(name="Ten logins", is_active=True, score_threshold=100)
+    Criterion.objects.create(
+        definition=definition, label="Logged in 10 times", role="trigger", event_name="login", value="10"
+    )
+    return definition
+
+
+def test_a_qualifying_account_becomes_a_pql_with_the_criteria_as_cause(ten_logins, account, make_event):
+    for _ in range(10):
+        make_event("login")
+
+    outcome = rescore_accounts([account.pk])
+
+    account.refresh_from_db()
+    assert account.status == LeadStatus.PQL
+    change = account.status_changes.get()
+    assert (change.from_status, change.to_status, change.cause) == ("signed_up", "pql", "scoring")
+    assert change.reason == "Qualified: trigger: Logged in 10 times"
+    assert change.details["qualified_by"] == ["trigger: Logged in 10 times"]
+    assert (outcome.scored, outcome.changed, outcome.statuses_changed) == (1, 1, 1)
+    score = AccountScore.objects.get(account=account)
+    assert score.triggered and score.reasons == ["Logged in 10 times"]
+
+
+def test_an_account_that_stops_qualifying_goes_back_to_signed_up(ten_logins, account, make_event):
+    for _ in range(10):
+        make_event("login", at=timezone.now() - timedelta(days=3))
+    rescore_all()
+    Criterion.objects.update(window="last_days", window_days=1)
+
+    rescore_all()
+
+    account.refresh_from_db()
+    assert account.status == LeadStatus.SIGNED_UP
+    assert list(account.status_changes.order_by("id").values_list("to_status", flat=True)) == [
+        "pql",
+        "signed_up",
+    ]
+
+
+@pytest.mark.parametrize("outcome", ["assigned", "contacted", "converted", "disqualified"])
+def test_scoring_never_overrides_what_a_rep_or_routing_decided(ten_logins, account, make_event, outcome):
+    change_status(account_id=account.pk, to_status=outcome, cause=StatusCause.USER)
+    for _ in range(10):
+        make_event("login")
+
+    rescore_all()
+
+    account.refresh_from_db()
+    assert account.status == outcome
+    assert account.status_changes.count() == 1
+    assert AccountScore.objects.get(account=account).qualifies
+
+
+def test_a_second_rescore_with_nothing_new_changes_nothing(ten_logins, account, make_event):
+    for _ in range(10):
+        make_event("login")
+    rescore_all()
+
+    run = rescore_all()
+
+    assert (run.accounts_scored, run.results_changed, run.statuses_changed) == (1, 0, 0)
+    assert StatusChange.objects.count() == 1
+
+
+def test_a_result_read_earlier_never_overwrites_a_newer_one(ten_logins, account, make_event):
+    for _ in range(10):
+        make_event("login")
+    rescore_accounts([account.pk])
+    stored = AccountScore.objects.get(account=account)
+
+    stale = Result(account.pk, 0, None, "small", False, False, {"stale": True})
+    applied = write_results(
+        [stale],
+        digests={account.pk: "stale"},
+        definition_id=ten_logins.pk,
+        computed_at=stored.computed_at - timedelta(seconds=1),
+    )
+
+    assert applied == set()
+    assert AccountScore.objects.get(account=account).qualifies
+
+
+def test_without_an_active_definition_nothing_is_scored(account):
+    assert rescore_accounts([account.pk]).scored == 0
+    assert rescore_all().accounts_scored == 0
+
+
+def test_rescoring_one_account_takes_a_constant_number_of_queries(
+    ten_logins, book, django_assert_max_num_queries
+):
+    ensure_starter_definition()
+    Definition.objects.filter(name="Ten logins").update(is_active=False)
+    Definition.objects.filter(name__startswith="Starter").update(is_active=True)
+    busiest = max(Account.objects.all(), key=lambda a: a.events.count())
+    with django_assert_max_num_queries(14):
+        rescore_accounts([busiest.pk])
+
+
+def test_one_account_at_a_time_agrees_with_all_at_once(book):
+    ensure_starter_definition()
+    rescore_all()
+    columns = ["account_id", "score", "activation", "tier", "qualifies", "triggered", "explanation"]
+    all_at_once = list(AccountScore.objects.order_by("account_id").values_list(*columns))
+    statuses = list(Account.objects.order_by("pk").values_list("pk", "status"))
+    assert any(row[4] for row in all_at_once), "the seeded book should have PQLs"
+
+    AccountScore.objects.all().delete()
+    for account_id in Account.objects.values_list("pk", flat=True):
+        rescore_accounts([account_id])
+
+    assert list(AccountScore.objects.order_by("account_id").values_list(*columns)) == all_at_once
+    assert list(Account.objects.order_by("pk").values_list("pk", "status")) == statuses
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_rescores_record_a_transition_once(ten_logins, account, make_event):
+    for _ in range(10):
+        make_event("login")
+    barrier = threading.Barrier(3)
+
+    def rescore():
+        try:
+            barrier.wait()
+            rescore_accounts([account.pk])
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=rescore) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert Account.objects.get(pk=account.pk).status == LeadStatus.PQL
+    assert StatusChange.objects.filter(account=account).count() == 1
+    assert AccountScore.objects.filter(account=account).count() == 1
