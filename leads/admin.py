@@ -52,6 +52,13 @@ class EstimatedCountPaginator(Paginator):
         return super().count
 
 
+class OwnerFilter(admin.RelatedFieldListFilter):
+    """Reps with their users in one query (a rep is shown by its user's name)."""
+
+    def field_choices(self, field, request, model_admin):
+        return [(rep.pk, str(rep)) for rep in SalesRep.objects.select_related("user")]
+
+
 class PersonInline(admin.TabularInline):
     model = Person
     fields = ["name", "email", "title", "first_seen_at", "last_seen_at"]
@@ -94,8 +101,9 @@ class AccountAdmin(admin.ModelAdmin):
         "last_event_at",
     ]
     list_select_related = ["owner__user"]
-    list_filter = ["status", "plan", "industry", "country", "owner"]
+    list_filter = ["status", "plan", "industry", "country", ("owner", OwnerFilter)]
     search_fields = ["name", "domain", "=external_id"]
+    show_full_result_count = False
     date_hierarchy = "signed_up_at"
     autocomplete_fields = ["owner"]
     readonly_fields = ["last_event_at", "created_at", "updated_at", "latest_events"]
@@ -186,9 +194,16 @@ class EventAdmin(admin.ModelAdmin):
     list_per_page = 50
 
 
+class CountryCodeField(forms.CharField):
+    """Accepts "gb" as well as "GB"."""
+
+    def to_python(self, value):
+        return super().to_python(value).upper()
+
+
 class SalesRepForm(forms.ModelForm):
     countries = SimpleArrayField(
-        forms.CharField(max_length=2, validators=[country_code]),
+        CountryCodeField(max_length=2, validators=[country_code]),
         required=False,
         help_text="Comma-separated ISO codes, e.g. US,CA. Empty means any.",
     )
@@ -206,9 +221,6 @@ class SalesRepForm(forms.ModelForm):
     class Meta:
         model = SalesRep
         fields = ["user", "is_active", "capacity", "countries", "tiers", "industries"]
-
-    def clean_countries(self):
-        return [code.upper() for code in self.cleaned_data["countries"]]
 
 
 @admin.register(SalesRep)

@@ -106,7 +106,7 @@ def test_tier_bounds_must_grow(signed_in):
 
 
 def test_a_manager_builds_case_one_in_the_admin_and_it_scores_every_account(
-    signed_in, manager, account, person, make_event, django_capture_on_commit_callbacks
+    inline_queues, signed_in, manager, account, person, make_event, django_capture_on_commit_callbacks
 ):
     make_event("hour_logged")
     data = definition_form(
