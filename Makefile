@@ -28,6 +28,7 @@ run: export DEBUG ?= true
 run: $(VENV)/.installed-run
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py seed_demo --if-empty --accounts $(DEMO_ACCOUNTS) --days $(DEMO_DAYS)
+	$(BIN)/python manage.py rescore --starter
 	$(BIN)/python manage.py demo_login
 	$(BIN)/python manage.py runserver $(HOST)
 
@@ -35,8 +36,13 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# With REDIS_URL set: the worker (retries and delayed jobs need --with-scheduler)
+# and the periodic full rescore (run exactly one).
 worker: $(VENV)/.installed-run
-	$(BIN)/python manage.py rqworker default scoring --with-scheduler
+	$(BIN)/python manage.py rqworker scoring default --with-scheduler
+
+scheduler: $(VENV)/.installed-run
+	$(BIN)/python manage.py rqcron scoring.cron
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles

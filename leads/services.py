@@ -4,6 +4,7 @@ only, so that every change has its history row."""
 from collections.abc import Iterable, Mapping
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from .models import Account, LeadStatus, StatusCause, StatusChange
@@ -57,19 +58,21 @@ def move_accounts(
     cause: StatusCause | str,
     reasons: Mapping[int, str] | None = None,
     details: Mapping[int, dict] | None = None,
+    only_if: Q | None = None,
 ) -> list[int]:
-    """The set-based change_status: move every account still in `from_status`.
+    """The set-based change_status: move every account still in `from_status`
+    (and matching `only_if`, checked at lock time against committed data).
 
     The rows are locked first, so an account another worker already moved is
     skipped, never recorded twice. Returns the ids that moved.
     """
     from_status, to_status = LeadStatus(from_status), LeadStatus(to_status)
     reasons, details = reasons or {}, details or {}
+    candidates = Account.objects.filter(pk__in=list(account_ids), status=from_status)
+    if only_if is not None:
+        candidates = candidates.filter(only_if)
     moved = list(
-        Account.objects.select_for_update()
-        .filter(pk__in=list(account_ids), status=from_status)
-        .order_by("pk")
-        .values_list("pk", flat=True)
+        candidates.select_for_update(of=("self",)).order_by("pk").values_list("pk", flat=True)
     )
     if not moved:
         return []

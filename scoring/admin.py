@@ -9,6 +9,7 @@ from django.utils.html import format_html, format_html_join
 
 from . import definitions
 from .models import AccountScore, Criterion, Definition, DefinitionChange, Milestone, ScoringRun
+from .selectors import explained_score
 
 
 class CriterionInline(admin.StackedInline):
@@ -147,7 +148,7 @@ class AccountScoreAdmin(admin.ModelAdmin):
 
     @admin.display(description="why")
     def why(self, score):
-        explanation = score.explanation
+        explanation = explained_score(score) or {}
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",

@@ -3,6 +3,7 @@ a result with its explanation out. No database access here, so every rule is
 testable on plain values and the same code scores one account or all.
 """
 
+import operator
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,23 @@ class Measure:
     window_days: int | None = None
     distinct_days: bool = False
 
+    # Measures key the counts of every account: hash once, not per lookup.
+    @cached_property
+    def _hash(self) -> int:
+        return hash(
+            (
+                self.event_name,
+                self.property_key,
+                self.property_value,
+                self.window,
+                self.window_days,
+                self.distinct_days,
+            )
+        )
+
+    def __hash__(self) -> int:
+        return self._hash
+
     def describe(self) -> str:
         what = "days active" if self.distinct_days else f"{self.event_name or 'events'} count"
         if self.distinct_days and self.event_name:
@@ -54,17 +72,51 @@ class AttributeTest:
     operator: str
     value: object  # str, float, tuple of str, or None for is_set
 
-    def check(self, facts: "AccountFacts") -> tuple[bool, str]:
+    @cached_property
+    def expected_texts(self) -> frozenset[str]:
+        values = self.value if isinstance(self.value, tuple) else (self.value,)
+        return frozenset(text(value) for value in values if value is not None)
+
+    @cached_property
+    def expected_numbers(self) -> frozenset[float]:
+        values = self.value if isinstance(self.value, tuple) else (self.value,)
+        return frozenset(n for n in map(to_number, values) if n is not None)
+
+    def holds(self, observed) -> bool:
+        """Whether an observed value passes; a missing value never does
+        (except that it is, of course, not set)."""
+        operator = self.operator
+        if operator == Operator.IS_SET:
+            return is_set(observed)
+        if not is_set(observed):
+            return False
+        if operator == Operator.CONTAINS_WORDS:
+            return bool(words_pattern(self.value).search(str(observed)))
+        number = to_number(observed)
+        if operator in COMPARISONS and operator != Operator.EQ:
+            return number is not None and COMPARISONS[operator](number, self.value)
+        return (number is not None and number in self.expected_numbers) or (
+            text(observed) in self.expected_texts
+        )
+
+    def check(self, facts: "AccountFacts") -> tuple[bool, object]:
+        """Whether it holds, and what was observed (for any person: who and what)."""
         if self.subject == Subject.ACCOUNT:
             observed = facts.attribute(self.field)
-            held = test_value(self.operator, self.value, observed)
-            return held, f"{self.field} {show(observed)} {self.expectation()}"
+            return self.holds(observed), observed
         for person in facts.people:
             observed = lookup(person, self.field)
-            if test_value(self.operator, self.value, observed):
-                who = person.get("email") or person.get("name") or "a person"
-                return True, f"{who}: {self.field} {show(observed)} {self.expectation()}"
-        return False, f"no person's {self.field} {self.expectation()}"
+            if self.holds(observed):
+                return True, [person.get("email") or person.get("name") or "a person", observed]
+        return False, None
+
+    def describe(self, observed) -> str:
+        if self.subject == Subject.ACCOUNT:
+            return f"{self.field} {show(observed)} {self.expectation()}"
+        if observed is None:
+            return f"no person's {self.field} {self.expectation()}"
+        who, value = observed
+        return f"{who}: {self.field} {show(value)} {self.expectation()}"
 
     def expectation(self) -> str:
         if self.operator == Operator.IS_SET:
@@ -82,14 +134,14 @@ class CountTest:
     operator: str
     count: int
 
-    def check(self, facts: "AccountFacts") -> tuple[bool, str]:
+    def check(self, facts: "AccountFacts") -> tuple[bool, int]:
         observed = facts.counts.get(self.measure, 0)
-        held = compare(self.operator, observed, self.count)
-        return held, (
-            f"{self.measure.describe()} {observed} "
-            f"{OPERATOR_SYMBOLS[self.operator] if held else 'not ' + OPERATOR_SYMBOLS[self.operator]}"
-            f" {self.count}"
-        )
+        return COMPARISONS[self.operator](observed, self.count), observed
+
+    def describe(self, observed) -> str:
+        symbol = OPERATOR_SYMBOLS[self.operator]
+        held = COMPARISONS[self.operator](observed, self.count)
+        return f"{self.measure.describe()} {observed} {symbol if held else 'not ' + symbol} {self.count}"
 
 
 @dataclass(frozen=True)
@@ -145,6 +197,14 @@ class Scorecard:
             if isinstance(rule.test, AttributeTest) and rule.test.subject == Subject.ANY_PERSON
         )
 
+    @cached_property
+    def plan(self) -> tuple:
+        """The rules flattened for the hot loop of evaluate()."""
+        return tuple(
+            (rule.id, rule.points, rule.role == Role.GATE, rule.role == Role.TRIGGER, rule.gates_apply, rule.test.check)
+            for rule in self.rules
+        )
+
     def tier_for(self, employee_count: int | None) -> Tier:
         if employee_count is not None and employee_count >= self.large_tier_min_employees:
             return Tier.LARGE
@@ -174,6 +234,9 @@ class AccountFacts:
 
 @dataclass
 class Result:
+    """One account's outcome. `explanation` is compact (ids and observed
+    values, stored for every account); explain() turns it into sentences."""
+
     account_id: int
     score: int
     activation: int | None
@@ -185,44 +248,86 @@ class Result:
 
 def evaluate(card: Scorecard, facts: AccountFacts) -> Result:
     """Score one account: gates, points, activation and triggers, with the why."""
+    gates_hold = True
+    score = 0
     checks = []
-    for rule in card.rules:
-        held, observed = rule.test.check(facts)
-        checks.append((rule, held, observed))
+    holding_triggers = []
+    for rule_id, points, is_gate, is_trigger, gates_apply, check in card.plan:
+        held, observed = check(facts)
+        if held:
+            score += points
+            checks.append([rule_id, True, observed, points])
+            if is_trigger:
+                holding_triggers.append((rule_id, gates_apply))
+        else:
+            checks.append([rule_id, False, observed, 0])
+            if is_gate:
+                gates_hold = False
+    triggers = [rule_id for rule_id, gates_apply in holding_triggers if gates_hold or not gates_apply]
 
-    gates_hold = all(held for rule, held, _ in checks if rule.role == Role.GATE)
-    score = sum(rule.points for rule, held, _ in checks if held)
-    firing_triggers = [
-        rule
-        for rule, held, _ in checks
-        if held and rule.role == Role.TRIGGER and (gates_hold or not rule.gates_apply)
-    ]
-
-    reached = [
-        facts.counts.get(milestone.measure, 0) >= milestone.min_count for milestone in card.milestones
-    ]
-    activation = round(100 * sum(reached) / len(reached)) if reached else None
+    counts = facts.counts
+    observed_milestones = [counts.get(milestone.measure, 0) for milestone in card.milestones]
+    activation = None
+    if observed_milestones:
+        reached = sum(
+            observed >= milestone.min_count
+            for milestone, observed in zip(card.milestones, observed_milestones, strict=True)
+        )
+        activation = round(100 * reached / len(observed_milestones))
     tier = card.tier_for(to_number(facts.attribute("employee_count")))
-    activation_threshold = card.activation_threshold(tier)
+    by_score = gates_hold and score >= card.score_threshold
+    by_activation = (
+        gates_hold and activation is not None and activation >= card.activation_threshold(tier)
+    )
+    return Result(
+        account_id=facts.account_id,
+        score=score,
+        activation=activation,
+        tier=tier,
+        qualifies=bool(triggers) or by_score or by_activation,
+        triggered=bool(triggers),
+        explanation={
+            "gates": gates_hold,
+            "triggers": triggers,
+            "by_score": by_score,
+            "by_activation": by_activation,
+            "criteria": checks,
+            "milestones": observed_milestones,
+        },
+    )
 
-    qualified_by = [f"trigger: {rule.label}" for rule in firing_triggers]
-    if gates_hold and score >= card.score_threshold:
-        qualified_by.append(f"score {score} >= {card.score_threshold}")
-    if gates_hold and activation is not None and activation >= activation_threshold:
-        qualified_by.append(f"activation {activation}% >= {activation_threshold}% ({tier})")
 
-    criteria = [
-        {
-            "id": rule.id,
-            "label": rule.label,
-            "role": rule.role,
-            "family": rule.family,
-            "held": held,
-            "observed": observed,
-            "points": rule.points if held else 0,
-        }
-        for rule, held, observed in checks
-    ]
+def explain(card: Scorecard, result: Result) -> dict:
+    """The explanation in words, criterion by criterion, for reps and the API.
+
+    Criteria the scorecard no longer has (the definition changed since) are
+    left out until the account is rescored.
+    """
+    explanation = result.explanation
+    rules = {rule.id: rule for rule in card.rules}
+    criteria = []
+    for rule_id, held, observed, points in explanation.get("criteria", []):
+        rule = rules.get(rule_id)
+        if rule is None:
+            continue
+        criteria.append(
+            {
+                "id": rule_id,
+                "label": rule.label,
+                "role": rule.role,
+                "family": rule.family,
+                "held": held,
+                "observed": rule.test.describe(observed),
+                "points": points,
+            }
+        )
+    qualified_by = [f"trigger: {rules[i].label}" for i in explanation.get("triggers", []) if i in rules]
+    if explanation.get("by_score"):
+        qualified_by.append(f"score {result.score} >= {card.score_threshold}")
+    if explanation.get("by_activation"):
+        qualified_by.append(
+            f"activation {result.activation}% >= {card.activation_threshold(result.tier)}% ({result.tier})"
+        )
     # Reps read the reasons first: triggers, then the criteria that gave most points.
     reasons = [
         entry["label"]
@@ -231,34 +336,27 @@ def evaluate(card: Scorecard, facts: AccountFacts) -> Result:
             key=lambda entry: (entry["role"] != Role.TRIGGER, -entry["points"]),
         )
     ]
+    observed_milestones = explanation.get("milestones", [])
     milestones = [
         {
             "id": milestone.id,
             "label": milestone.label,
-            "reached": done,
-            "observed": facts.counts.get(milestone.measure, 0),
+            "reached": observed >= milestone.min_count,
+            "observed": observed,
             "needed": milestone.min_count,
         }
-        for milestone, done in zip(card.milestones, reached, strict=True)
+        for milestone, observed in zip(card.milestones, observed_milestones, strict=False)
     ]
-    return Result(
-        account_id=facts.account_id,
-        score=score,
-        activation=activation,
-        tier=tier,
-        qualifies=bool(qualified_by),
-        triggered=bool(firing_triggers),
-        explanation={
-            "definition": card.name,
-            "gates_hold": gates_hold,
-            "score_threshold": card.score_threshold,
-            "activation_threshold": activation_threshold,
-            "qualified_by": qualified_by,
-            "reasons": reasons,
-            "criteria": criteria,
-            "milestones": milestones,
-        },
-    )
+    return {
+        "definition": card.name,
+        "gates_hold": explanation.get("gates", False),
+        "score_threshold": card.score_threshold,
+        "activation_threshold": card.activation_threshold(result.tier),
+        "qualified_by": qualified_by,
+        "reasons": reasons,
+        "criteria": criteria,
+        "milestones": milestones,
+    }
 
 
 def lookup(values: Mapping[str, object], name: str):
@@ -272,24 +370,26 @@ def lookup(values: Mapping[str, object], name: str):
 def to_number(value) -> float | None:
     if isinstance(value, bool) or value is None:
         return None
-    try:
+    if isinstance(value, int | float):
         return float(value)
-    except (TypeError, ValueError):
-        return None
+    if isinstance(value, str):
+        value = value.strip()
+        # Most text is not a number; skip the costly failed float() for it.
+        if value[:1].isdigit() or value[:1] in ("+", "-", "."):
+            try:
+                return float(value)
+            except ValueError:
+                return None
+    return None
 
 
-def compare(operator: str, observed: float, expected: float) -> bool:
-    if operator == Operator.EQ:
-        return observed == expected
-    if operator == Operator.GT:
-        return observed > expected
-    if operator == Operator.GTE:
-        return observed >= expected
-    if operator == Operator.LT:
-        return observed < expected
-    if operator == Operator.LTE:
-        return observed <= expected
-    raise ValueError(f"{operator} does not compare numbers")
+COMPARISONS = {
+    Operator.EQ: operator.eq,
+    Operator.GT: operator.gt,
+    Operator.GTE: operator.ge,
+    Operator.LT: operator.lt,
+    Operator.LTE: operator.le,
+}
 
 
 def is_set(value) -> bool:
@@ -309,30 +409,6 @@ def words_pattern(words: tuple[str, ...]) -> re.Pattern:
         alternatives = "|".join(re.escape(word) for word in words)
         pattern = WORD_PATTERNS[words] = re.compile(rf"\b(?:{alternatives})\b", re.IGNORECASE)
     return pattern
-
-
-def test_value(operator: str, expected, observed) -> bool:
-    """Whether an observed attribute passes the test; a missing value never does
-    (except that it is, of course, not set)."""
-    if operator == Operator.IS_SET:
-        return is_set(observed)
-    if not is_set(observed):
-        return False
-    if operator in OPERATOR_SYMBOLS and operator != Operator.EQ:
-        number = to_number(observed)
-        return number is not None and compare(operator, number, expected)
-    if operator == Operator.CONTAINS_WORDS:
-        return bool(words_pattern(expected).search(str(observed)))
-    candidates = expected if operator == Operator.IN else (expected,)
-    number = to_number(observed)
-    for candidate in candidates:
-        candidate_number = to_number(candidate)
-        if number is not None and candidate_number is not None:
-            if number == candidate_number:
-                return True
-        elif text(observed) == text(candidate):
-            return True
-    return False
 
 
 def show(value) -> str:

@@ -2,10 +2,14 @@
 their attributes, their people, and every event count of a scorecard in one
 aggregate query (COUNT ... FILTER per measure, grouped by account)."""
 
+import threading
 from collections import defaultdict
 from collections.abc import Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.db import connection, connections
 from django.db.models import Count, DateTimeField, ExpressionWrapper, F, Q, TextField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, TruncDate
@@ -68,21 +72,55 @@ def event_counts(
             aggregates[f"m{index}"] = Count(TruncDate("occurred_at"), distinct=True, filter=condition)
         else:
             aggregates[f"m{index}"] = Count("pk", filter=condition)
-    rows = events.values("account_id").annotate(**aggregates).order_by()
-    return {
-        row["account_id"]: {measure: row[f"m{index}"] for index, measure in enumerate(measures)}
-        for row in rows
-    }
+    rows = events.values("account_id").annotate(**aggregates).order_by().values_list(
+        "account_id", *aggregates
+    )
+    return {account_id: dict(zip(measures, values, strict=True)) for account_id, *values in rows}
 
 
-def in_scope(field: str, *, account_ids: Iterable[int] | None, id_range: tuple[int, int] | None) -> Q:
-    """Rows whose account is in scope: an id list, an inclusive id range, or all."""
+def in_scope(field: str, *, account_ids: Iterable[int] | None) -> Q:
+    """Rows whose account is in scope: an id list, or all accounts."""
     if account_ids is not None:
         return Q(**{f"{field}__in": list(account_ids)})
-    if id_range is not None:
-        low, high = id_range
-        return Q(**{f"{field}__gte": low, f"{field}__lte": high})
     return Q(**{f"{field}__isnull": False})
+
+
+PARALLEL_COUNT_FROM = 5_000
+
+
+def start_counting(measures, *, events_in_scope: Q, now: datetime, many: bool) -> Future:
+    """Run event_counts, on a second connection when that is worth it and safe.
+
+    For many accounts the count is the one slow query, and it waits on the
+    database, not on Python; outside a transaction it runs beside the reads
+    of accounts and people. Inside one (a caller's atomic block, tests) a
+    second connection would not see uncommitted rows, so it runs in line, as
+    it does for a few accounts, where a new connection costs more than it saves.
+    """
+    future = Future()
+    if not many or connection.in_atomic_block or connection.vendor != "postgresql":
+        future.set_result(event_counts(measures, events_in_scope=events_in_scope, now=now))
+        return future
+
+    def count():
+        try:
+            future.set_result(event_counts(measures, events_in_scope=events_in_scope, now=now))
+        except BaseException as error:
+            future.set_exception(error)
+        finally:
+            connections.close_all()
+
+    threading.Thread(target=count, name="event-counts", daemon=True).start()
+    return future
+
+
+@dataclass
+class Book:
+    """What a rescore reads up front: facts, lead statuses and stored result hashes."""
+
+    facts: list[AccountFacts] = field(default_factory=list)
+    statuses: dict[int, str] = field(default_factory=dict)
+    digests: dict[int, str | None] = field(default_factory=dict)
 
 
 def gather_facts(
@@ -90,40 +128,41 @@ def gather_facts(
     *,
     now: datetime,
     account_ids: Iterable[int] | None = None,
-    id_range: tuple[int, int] | None = None,
-) -> tuple[list[AccountFacts], dict[int, str]]:
-    """Facts for the accounts in scope, and each account's current lead status."""
+) -> Book:
+    """Facts for some accounts (or all): three queries whatever their number."""
     if account_ids is not None:
         account_ids = list(account_ids)
-    attribute_names = {name.split(".")[0] for name in card.account_fields} | {"employee_count"}
-    accounts = Account.objects.filter(
-        in_scope("pk", account_ids=account_ids, id_range=id_range)
-    ).values("id", "status", *sorted(attribute_names))
+    counted = start_counting(
+        card.measures,
+        events_in_scope=in_scope("account_id", account_ids=account_ids),
+        now=now,
+        many=account_ids is None or len(account_ids) > PARALLEL_COUNT_FROM,
+    )
+    attribute_names = sorted({name.split(".")[0] for name in card.account_fields} | {"employee_count"})
+    accounts = Account.objects.filter(in_scope("pk", account_ids=account_ids)).values_list(
+        "id", "status", "score__digest", *attribute_names
+    )
 
     people_by_account = defaultdict(list)
     if card.person_fields:
         person_names = sorted({name.split(".")[0] for name in card.person_fields} | {"email", "name"})
-        people = Person.objects.filter(
-            in_scope("account_id", account_ids=account_ids, id_range=id_range)
-        ).values("account_id", *person_names)
-        for person in people:
-            people_by_account[person["account_id"]].append(person)
+        people = Person.objects.filter(in_scope("account_id", account_ids=account_ids)).values_list(
+            "account_id", *person_names
+        )
+        for account_id, *values in people:
+            people_by_account[account_id].append(dict(zip(person_names, values, strict=True)))
 
-    counts = event_counts(
-        card.measures,
-        events_in_scope=in_scope("account_id", account_ids=account_ids, id_range=id_range),
-        now=now,
-    )
-    facts, statuses = [], {}
-    for account in accounts:
-        account_id = account["id"]
-        statuses[account_id] = account.pop("status")
-        facts.append(
+    counts = counted.result()
+    book = Book()
+    for account_id, status, digest, *values in accounts:
+        book.statuses[account_id] = status
+        book.digests[account_id] = digest
+        book.facts.append(
             AccountFacts(
                 account_id=account_id,
-                attributes=account,
+                attributes=dict(zip(attribute_names, values, strict=True)),
                 people=people_by_account.get(account_id, ()),
                 counts=counts.get(account_id, {}),
             )
         )
-    return facts, statuses
+    return book

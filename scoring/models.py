@@ -266,10 +266,18 @@ class AccountScore(models.Model):
     def __str__(self):
         return f"{self.account_id}: {self.score}"
 
-    @property
-    def reasons(self):
-        """The criteria that held, strongest first, for reps to read."""
-        return self.explanation.get("reasons", [])
+    def as_result(self):
+        from .engine import Result
+
+        return Result(
+            account_id=self.account_id,
+            score=self.score,
+            activation=self.activation,
+            tier=self.tier,
+            qualifies=self.qualifies,
+            triggered=self.triggered,
+            explanation=self.explanation,
+        )
 
 
 class ScoringRun(models.Model):

@@ -2,25 +2,28 @@
 them with the pure engine, write changed results in bulk and move lead
 statuses between signed up and PQL.
 
-One account or all of them take the same path; a full rescore walks the
-accounts in id ranges so that memory and each transaction stay bounded.
+One account or all of them take the same path: the facts of every account in
+scope come from a few queries at once, then results are stored in chunks so
+that each transaction stays bounded.
 """
 
+import gc
 import hashlib
 import json
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import Max, Min
+from django.db.models import Q
 from django.utils import timezone
 
-from leads.models import Account, LeadStatus, StatusCause
+from leads.models import LeadStatus, StatusCause
 from leads.services import move_accounts
 
-from .engine import Result, Scorecard, evaluate
-from .facts import gather_facts, in_scope
+from .engine import AccountFacts, Result, Scorecard, evaluate, explain
+from .facts import Book, gather_facts
 from .models import AccountScore, ScoringRun
 from .scorecards import active_scorecard
 
@@ -52,137 +55,186 @@ class Outcome:
         self.statuses_changed += other.statuses_changed
 
 
-def digest(result: Result, definition_id: int | None) -> str:
-    payload = [
-        definition_id,
-        result.score,
-        result.activation,
-        result.tier,
-        result.qualifies,
-        result.triggered,
-        result.explanation,
-    ]
-    return hashlib.sha1(
-        json.dumps(payload, sort_keys=True, default=str).encode(), usedforsecurity=False
-    ).hexdigest()
+@dataclass
+class Encoded:
+    """A result with a stable hash of everything stored, to skip unchanged writes."""
+
+    result: Result
+    digest: str
+
+    @property
+    def explanation(self) -> str:
+        return json.dumps(self.result.explanation, separators=(",", ":"))
 
 
-def write_results(
-    results: list[Result], *, digests: dict[int, str], definition_id, computed_at: datetime
-) -> set[int]:
+def encode(result: Result, definition_id: int | None) -> Encoded:
+    fingerprint = repr(
+        (
+            definition_id,
+            result.score,
+            result.activation,
+            str(result.tier),
+            result.qualifies,
+            result.triggered,
+            result.explanation,
+        )
+    )
+    return Encoded(result, hashlib.sha1(fingerprint.encode(), usedforsecurity=False).hexdigest())
+
+
+@contextmanager
+def gc_paused():
+    """A rescore holds every account's facts at once; the cyclic collector
+    would rescan them over and over as results are built, for nothing."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def write_results(encoded: list[Encoded], *, definition_id, computed_at: datetime) -> set[int]:
     """Upsert results; a row computed later than ours is left alone.
 
     Returns the account ids whose row now holds our result.
     """
-    if not results:
+    if not encoded:
         return set()
-    table = connection.ops.quote_name(AccountScore._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(column) for column in RESULT_COLUMNS)
-    updates = ", ".join(
-        f"{connection.ops.quote_name(column)} = EXCLUDED.{connection.ops.quote_name(column)}"
-        for column in RESULT_COLUMNS[1:]
+    rows = [
+        (
+            item.result.account_id,
+            definition_id,
+            item.result.score,
+            item.result.activation,
+            item.result.tier,
+            item.result.qualifies,
+            item.result.triggered,
+            item.explanation,
+            item.digest,
+            computed_at,
+        )
+        for item in encoded
+    ]
+    quote = connection.ops.quote_name
+    table = quote(AccountScore._meta.db_table)
+    columns = ", ".join(quote(column) for column in RESULT_COLUMNS)
+    upsert = (
+        "ON CONFLICT (account_id) DO UPDATE SET "
+        + ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in RESULT_COLUMNS[1:])
+        + f" WHERE {table}.computed_at <= EXCLUDED.computed_at RETURNING account_id"
     )
-    explanation_field = AccountScore._meta.get_field("explanation")
-    computed_field = AccountScore._meta.get_field("computed_at")
-    computed = computed_field.get_db_prep_save(computed_at, connection)
-    json_placeholder = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
-    row_placeholder = f"(%s, %s, %s, %s, %s, %s, %s, {json_placeholder}, %s, %s)"
-    applied = set()
     with connection.cursor() as cursor:
-        for start in range(0, len(results), UPSERT_BATCH):
-            batch = results[start : start + UPSERT_BATCH]
-            params = []
-            for result in batch:
-                params += [
-                    result.account_id,
-                    definition_id,
-                    result.score,
-                    result.activation,
-                    result.tier,
-                    result.qualifies,
-                    result.triggered,
-                    json.dumps(result.explanation)
-                    if connection.vendor == "postgresql"
-                    else explanation_field.get_db_prep_save(result.explanation, connection),
-                    digests[result.account_id],
-                    computed,
-                ]
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) VALUES {', '.join([row_placeholder] * len(batch))} "  # noqa: S608
-                f"ON CONFLICT (account_id) DO UPDATE SET {updates} "
-                f"WHERE {table}.computed_at <= EXCLUDED.computed_at "
-                f"RETURNING account_id",
-                params,
-            )
-            applied.update(row[0] for row in cursor.fetchall())
+        if connection.vendor == "postgresql" and len(rows) > UPSERT_BATCH:
+            return upsert_by_copy(cursor, rows, table=table, columns=columns, upsert=upsert)
+        return upsert_by_values(cursor, rows, table=table, columns=columns, upsert=upsert)
+
+
+def upsert_by_copy(cursor, rows, *, table, columns, upsert) -> set[int]:
+    """PostgreSQL: COPY into a session temp table, then one INSERT ... SELECT."""
+    cursor.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS incoming_scores (LIKE {table}) ON COMMIT DELETE ROWS"
+    )
+    with cursor.cursor.copy(f"COPY incoming_scores ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    cursor.execute(
+        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM incoming_scores {upsert}"  # noqa: S608
+    )
+    applied = {row[0] for row in cursor.fetchall()}
+    # Chunks may share one outer transaction: empty the table for the next one.
+    cursor.execute("TRUNCATE incoming_scores")
     return applied
 
 
-def status_moves(
-    results: Iterable[Result], statuses: dict[int, str], current: set[int]
-) -> tuple[dict[int, Result], list[int]]:
-    """Accounts to qualify (signed up -> PQL) and to drop (PQL -> signed up).
-
-    Only accounts whose stored result is ours move; human outcomes never do.
-    """
-    qualify, drop = {}, []
-    for result in results:
-        if result.account_id not in current:
-            continue
-        status = statuses.get(result.account_id)
-        if result.qualifies and status == LeadStatus.SIGNED_UP:
-            qualify[result.account_id] = result
-        elif not result.qualifies and status == LeadStatus.PQL:
-            drop.append(result.account_id)
-    return qualify, drop
-
-
-def rescore_scope(
-    card: Scorecard, *, account_ids: list[int] | None = None, id_range=None
-) -> Outcome:
-    """Score the accounts in scope in one transaction."""
-    now = timezone.now()
-    facts, statuses = gather_facts(card, now=now, account_ids=account_ids, id_range=id_range)
-    results = [evaluate(card, account_facts) for account_facts in facts]
-    digests = {result.account_id: digest(result, card.id) for result in results}
-    with transaction.atomic():
-        stored = dict(
-            AccountScore.objects.filter(
-                in_scope("account_id", account_ids=account_ids, id_range=id_range)
-            ).values_list("account_id", "digest")
+def upsert_by_values(cursor, rows, *, table, columns, upsert) -> set[int]:
+    """A multi-row INSERT: fewest round trips for one account or a few."""
+    adapt = connection.ops.adapt_datetimefield_value
+    json_placeholder = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
+    row_placeholder = "(" + ", ".join(["%s"] * 7 + [json_placeholder, "%s", "%s"]) + ")"
+    applied = set()
+    for start in range(0, len(rows), UPSERT_BATCH):
+        batch = [(*row[:-1], adapt(row[-1])) for row in rows[start : start + UPSERT_BATCH]]
+        placeholders = ", ".join([row_placeholder] * len(batch))
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) VALUES {placeholders} {upsert}",  # noqa: S608
+            [value for row in batch for value in row],
         )
-        changed = [result for result in results if stored.get(result.account_id) != digests[result.account_id]]
-        applied = write_results(changed, digests=digests, definition_id=card.id, computed_at=now)
-        unchanged = {result.account_id for result in results} - {r.account_id for r in changed}
-        qualify, drop = status_moves(results, statuses, applied | unchanged)
+        applied.update(row[0] for row in cursor.fetchall())
+    return applied
+
+
+def apply_chunk(card: Scorecard, facts: list[AccountFacts], book: Book, *, now: datetime) -> Outcome:
+    """Evaluate a chunk of accounts and store it, in one transaction.
+
+    Status moves are decided at lock time against the stored results, so a
+    lead status always follows the newest result, whoever wrote it.
+    """
+    encoded = [encode(evaluate(card, account_facts), card.id) for account_facts in facts]
+    changed = [item for item in encoded if book.digests.get(item.result.account_id) != item.digest]
+    qualifying = {
+        item.result.account_id: item.result
+        for item in encoded
+        if item.result.qualifies and book.statuses.get(item.result.account_id) == LeadStatus.SIGNED_UP
+    }
+    dropping = [
+        item.result.account_id
+        for item in encoded
+        if not item.result.qualifies and book.statuses.get(item.result.account_id) == LeadStatus.PQL
+    ]
+    words = {account_id: explain(card, result) for account_id, result in qualifying.items()}
+    with transaction.atomic():
+        applied = write_results(changed, definition_id=card.id, computed_at=now)
         moved = move_accounts(
-            account_ids=qualify,
+            account_ids=qualifying,
             from_status=LeadStatus.SIGNED_UP,
             to_status=LeadStatus.PQL,
             cause=StatusCause.SCORING,
+            only_if=Q(score__qualifies=True),
             reasons={
-                account_id: "Qualified: " + "; ".join(result.explanation["qualified_by"])
-                for account_id, result in qualify.items()
+                account_id: "Qualified: " + "; ".join(explained["qualified_by"])
+                for account_id, explained in words.items()
             },
             details={
                 account_id: {
                     "definition": card.name,
-                    "score": result.score,
-                    "activation": result.activation,
-                    "qualified_by": result.explanation["qualified_by"],
-                    "reasons": result.explanation["reasons"],
+                    "score": qualifying[account_id].score,
+                    "activation": qualifying[account_id].activation,
+                    "qualified_by": explained["qualified_by"],
+                    "reasons": explained["reasons"],
                 }
-                for account_id, result in qualify.items()
+                for account_id, explained in words.items()
             },
         )
         dropped = move_accounts(
-            account_ids=drop,
+            account_ids=dropping,
             from_status=LeadStatus.PQL,
             to_status=LeadStatus.SIGNED_UP,
             cause=StatusCause.SCORING,
-            reasons=dict.fromkeys(drop, f"No longer qualifies under {card.name}."),
+            only_if=Q(score__qualifies=False),
+            reasons=dict.fromkeys(dropping, f"No longer qualifies under {card.name}."),
         )
-    return Outcome(scored=len(results), changed=len(applied), statuses_changed=len(moved) + len(dropped))
+    return Outcome(scored=len(encoded), changed=len(applied), statuses_changed=len(moved) + len(dropped))
+
+
+def rescore_book(
+    card: Scorecard,
+    *,
+    account_ids: list[int] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Outcome:
+    """Read the facts of the accounts in scope at once, then store chunk by chunk."""
+    now = timezone.now()
+    outcome = Outcome()
+    with gc_paused():
+        book = gather_facts(card, now=now, account_ids=account_ids)
+        for start in range(0, len(book.facts), CHUNK_SIZE):
+            chunk = apply_chunk(card, book.facts[start : start + CHUNK_SIZE], book, now=now)
+            outcome.add(chunk)
+            if progress:
+                progress(chunk.scored)
+    return outcome
 
 
 def rescore_accounts(account_ids: Iterable[int]) -> Outcome:
@@ -191,27 +243,16 @@ def rescore_accounts(account_ids: Iterable[int]) -> Outcome:
     ids = sorted(set(account_ids))
     if card is None or not ids:
         return Outcome()
-    outcome = Outcome()
-    for start in range(0, len(ids), CHUNK_SIZE):
-        outcome.add(rescore_scope(card, account_ids=ids[start : start + CHUNK_SIZE]))
-    return outcome
+    return rescore_book(card, account_ids=ids)
 
 
 def rescore_all(*, reason: str = "", progress: Callable[[int], None] | None = None) -> ScoringRun:
-    """Rescore every account, chunk by chunk, and record the run."""
+    """Rescore every account and record the run."""
     card = active_scorecard()
     run = ScoringRun.objects.create(
         definition_id=card.id if card else None, reason=reason, started_at=timezone.now()
     )
-    outcome = Outcome()
-    if card is not None:
-        bounds = Account.objects.aggregate(low=Min("pk"), high=Max("pk"))
-        if bounds["low"] is not None:
-            for low in range(bounds["low"], bounds["high"] + 1, CHUNK_SIZE):
-                chunk = rescore_scope(card, id_range=(low, low + CHUNK_SIZE - 1))
-                outcome.add(chunk)
-                if progress:
-                    progress(chunk.scored)
+    outcome = rescore_book(card, progress=progress) if card else Outcome()
     ScoringRun.objects.filter(pk=run.pk).update(
         finished_at=timezone.now(),
         accounts_scored=outcome.scored,

@@ -12,7 +12,8 @@ from leads.models import Account, LeadStatus, StatusCause, StatusChange
 from leads.services import change_status
 from scoring.engine import Result
 from scoring.models import AccountScore, Criterion, Definition
-from scoring.rescoring import rescore_accounts, rescore_all, write_results
+from scoring.rescoring import encode, rescore_accounts, rescore_all, write_results
+from scoring.selectors import explained_score
 from scoring.starter import ensure_starter_definition
 
 pytestmark = pytest.mark.django_db
@@ -41,7 +42,8 @@ def test_a_qualifying_account_becomes_a_pql_with_the_criteria_as_cause(ten_login
     assert change.details["qualified_by"] == ["trigger: Logged in 10 times"]
     assert (outcome.scored, outcome.changed, outcome.statuses_changed) == (1, 1, 1)
     score = AccountScore.objects.get(account=account)
-    assert score.triggered and score.reasons == ["Logged in 10 times"]
+    assert score.triggered
+    assert explained_score(score)["reasons"] == ["Logged in 10 times"]
 
 
 def test_an_account_that_stops_qualifying_goes_back_to_signed_up(ten_logins, account, make_event):
@@ -93,8 +95,7 @@ def test_a_result_read_earlier_never_overwrites_a_newer_one(ten_logins, account,
 
     stale = Result(account.pk, 0, None, "small", False, False, {"stale": True})
     applied = write_results(
-        [stale],
-        digests={account.pk: "stale"},
+        [encode(stale, ten_logins.pk)],
         definition_id=ten_logins.pk,
         computed_at=stored.computed_at - timedelta(seconds=1),
     )
@@ -158,3 +159,41 @@ def test_concurrent_rescores_record_a_transition_once(ten_logins, account, make_
     assert Account.objects.get(pk=account.pk).status == LeadStatus.PQL
     assert StatusChange.objects.filter(account=account).count() == 1
     assert AccountScore.objects.filter(account=account).count() == 1
+
+
+def test_a_stale_job_cannot_move_a_status_against_the_newest_result(ten_logins, account, make_event):
+    from scoring.engine import AccountFacts, Measure
+    from scoring.facts import Book
+    from scoring.rescoring import apply_chunk
+    from scoring.scorecards import active_scorecard
+
+    card = active_scorecard()
+    rescore_accounts([account.pk])  # the newest result: 0 logins, not qualified
+    newest = AccountScore.objects.get(account=account)
+    stale_facts = AccountFacts(
+        account_id=account.pk, attributes={}, counts={Measure(event_name="login"): 10}
+    )
+    book = Book(
+        facts=[stale_facts], statuses={account.pk: "signed_up"}, digests={account.pk: newest.digest}
+    )
+
+    outcome = apply_chunk(card, [stale_facts], book, now=newest.computed_at - timedelta(minutes=1))
+
+    assert (outcome.changed, outcome.statuses_changed) == (0, 0)
+    assert Account.objects.get(pk=account.pk).status == LeadStatus.SIGNED_UP
+    assert not AccountScore.objects.get(account=account).qualifies
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_full_rescore_outside_a_transaction_counts_events_on_a_second_connection(
+    ten_logins, account, make_event
+):
+    """Committed data, so the parallel count path runs; it must agree."""
+    for _ in range(10):
+        make_event("login")
+
+    run = rescore_all()
+
+    assert run.accounts_scored == 1
+    assert Account.objects.get(pk=account.pk).status == LeadStatus.PQL

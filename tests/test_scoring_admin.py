@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from leads.models import Account, Event, LeadStatus
 from scoring.models import Criterion, Definition, DefinitionChange
+from scoring.selectors import explained_score
 
 pytestmark = pytest.mark.django_db
 
@@ -135,7 +136,7 @@ def test_a_manager_builds_case_one_in_the_admin_and_it_scores_every_account(
     ]
     account.refresh_from_db()
     assert account.status == LeadStatus.PQL
-    assert account.score.explanation["qualified_by"] == ["score 10 >= 10"]
+    assert explained_score(account.score)["qualified_by"] == ["score 10 >= 10"]
 
 
 def test_activating_a_definition_deactivates_the_others(signed_in):

@@ -187,3 +187,24 @@ def test_the_scheduler_runs_a_full_rescore_every_interval(redis_queues):
     [cron_job] = scheduler.get_jobs()
     assert cron_job.func is jobs.scheduled_rescore
     assert cron_job.interval == 900 and cron_job.queue_name == "scoring"
+
+
+def test_the_job_dashboard_is_linked_from_the_admin(client, superuser, redis_queues):
+    client.force_login(superuser)
+    index = client.get(reverse("admin:index")).content.decode()
+    dashboard = reverse("admin:django_rq_dashboard_changelist")
+    assert dashboard in index
+    assert client.get(dashboard, follow=True).status_code == 200
+
+
+def test_the_rescore_command_scores_every_account_with_the_starter_definition(book):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("rescore", "--starter", stdout=out, stderr=StringIO())
+
+    last = out.getvalue().strip().splitlines()[-1]
+    assert last.startswith(f"accounts={book.count()} changed={book.count()} ")
+    assert ScoringRun.objects.get().accounts_scored == book.count()
