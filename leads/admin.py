@@ -1,6 +1,8 @@
 """Admin for sales ops: the book of accounts, people, events and reps,
 usable on millions of events (no N+1, no full COUNT(*) on large lists)."""
 
+import json
+from datetime import datetime, timedelta
 from functools import cached_property
 
 from django import forms
@@ -8,8 +10,9 @@ from django.contrib import admin
 from django.contrib.postgres.forms import SimpleArrayField
 from django.core.paginator import Paginator
 from django.db import connection
-from django.db.models import Count, Q
+from django.db.models import Count, Max, Min, Q, QuerySet
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from .models import (
@@ -29,27 +32,66 @@ LATEST_EVENTS_SHOWN = 20
 
 
 class EstimatedCountPaginator(Paginator):
-    """On an unfiltered PostgreSQL list, count from the planner's estimate.
+    """On PostgreSQL, a large list is counted from the planner's estimate.
 
-    An exact COUNT(*) over millions of events on every page load costs
-    seconds; a filtered list is small enough to count exactly.
+    An exact COUNT(*) over millions of events costs seconds on every page
+    load. The planner's row estimate for the same query (an EXPLAIN, about a
+    millisecond) stands in when it is large; small lists are counted exactly.
     """
 
     exact_below = 100_000
 
     @cached_property
     def count(self):
-        query = self.object_list.query
-        if connection.vendor == "postgresql" and not query.where:
+        if connection.vendor == "postgresql":
+            sql, params = self.object_list.query.sql_with_params()
             with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
-                    [query.model._meta.db_table],
-                )
-                estimate = cursor.fetchone()[0]
+                cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+                plan = cursor.fetchone()[0]
+            plan = json.loads(plan) if isinstance(plan, str) else plan
+            estimate = int(plan[0]["Plan"]["Plan Rows"])
             if estimate >= self.exact_below:
                 return estimate
         return super().count
+
+
+class CalendarQuerySet(QuerySet):
+    """For the admin's date drill-down on millions of events.
+
+    Django lists the years, months or days that have rows with a DISTINCT scan
+    of the table; this lists every one between the first and the last row (two
+    index lookups). A day without events shows an empty list.
+    """
+
+    def datetimes(self, field_name, kind, order="ASC", tzinfo=None):
+        bounds = self.aggregate(first=Min(field_name), last=Max(field_name))
+        if bounds["first"] is None:
+            return []
+        zone = tzinfo or timezone.get_current_timezone()
+        first, last = bounds["first"].astimezone(zone), bounds["last"].astimezone(zone)
+        steps = []
+        current = calendar_start(first, kind)
+        while current <= last:
+            steps.append(current)
+            current = calendar_next(current, kind)
+        return steps if order == "ASC" else steps[::-1]
+
+
+def calendar_start(moment: datetime, kind: str) -> datetime:
+    start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    if kind in ("month", "year"):
+        start = start.replace(day=1)
+    if kind == "year":
+        start = start.replace(month=1)
+    return start
+
+
+def calendar_next(moment: datetime, kind: str) -> datetime:
+    if kind == "day":
+        return moment + timedelta(days=1)  # wall-clock arithmetic: midnight stays midnight
+    if kind == "month":
+        return moment.replace(year=moment.year + moment.month // 12, month=moment.month % 12 + 1)
+    return moment.replace(year=moment.year + 1)
 
 
 class OwnerFilter(admin.RelatedFieldListFilter):
@@ -176,6 +218,7 @@ class PersonAdmin(admin.ModelAdmin):
     list_select_related = ["account"]
     search_fields = ["name", "email", "=external_id", "title"]
     autocomplete_fields = ["account"]
+    ordering = ["-pk"]  # newest first, from the primary key index
     paginator = EstimatedCountPaginator
     show_full_result_count = False
 
@@ -184,7 +227,6 @@ class PersonAdmin(admin.ModelAdmin):
 class EventAdmin(admin.ModelAdmin):
     list_display = ["name", "account", "person", "occurred_at", "source", "received_at"]
     list_select_related = ["account", "person"]
-    # Exact matches only: each is served by an index on millions of rows.
     search_fields = ["=name", "=message_id", "=account__external_id"]
     search_help_text = "Exact event name, message id or account external id."
     date_hierarchy = "occurred_at"
@@ -192,6 +234,20 @@ class EventAdmin(admin.ModelAdmin):
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     list_per_page = 50
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        return CalendarQuerySet(model=queryset.model, query=queryset.query, using=queryset.db)
+
+    def get_search_results(self, request, queryset, search_term):
+        """Exact matches only, each on an index; the account is matched by a
+        subquery, since a join in the OR would scan every event."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        accounts = Account.objects.filter(external_id=term).values("pk")
+        matches = Q(name=term) | Q(message_id=term) | Q(account_id__in=accounts)
+        return queryset.filter(matches), False
 
 
 class CountryCodeField(forms.CharField):

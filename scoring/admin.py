@@ -7,6 +7,8 @@ from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 from django.utils.html import format_html, format_html_join
 
+from leads.admin import EstimatedCountPaginator
+
 from . import definitions
 from .models import AccountScore, Criterion, Definition, DefinitionChange, Milestone, ScoringRun
 from .selectors import explained_score
@@ -127,6 +129,7 @@ class AccountScoreAdmin(admin.ModelAdmin):
     search_fields = ["account__name", "=account__external_id"]
     ordering = ["-score"]
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     fields = [
         "account",
         "score",

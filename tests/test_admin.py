@@ -89,6 +89,31 @@ def test_event_list_filters_by_account_and_searches_exact_names(client, superuse
     assert all(event.name == "login" for event in response.context["cl"].result_list)
 
 
+def test_event_search_finds_an_accounts_events_by_its_external_id(client, superuser, book):
+    account = Account.objects.filter(events__isnull=False).first()
+    client.force_login(superuser)
+    response = client.get(model_url(Event, "changelist"), {"q": account.external_id})
+    shown = response.context["cl"].result_list
+    assert shown and all(event.account_id == account.pk for event in shown)
+
+
+def test_event_calendar_lists_every_month_between_the_first_and_last_event(account, make_event):
+    from datetime import datetime
+
+    from django.utils import timezone as tz
+
+    from leads.admin import CalendarQuerySet
+
+    for when in ["2026-01-15 10:00", "2026-04-02 08:00"]:
+        make_event("login", at=tz.make_aware(datetime.fromisoformat(when)))
+    events = CalendarQuerySet(model=Event)
+    months = events.datetimes("occurred_at", "month")
+    assert [(m.year, m.month) for m in months] == [(2026, 1), (2026, 2), (2026, 3), (2026, 4)]
+    days = events.filter(occurred_at__month=4).datetimes("occurred_at", "day")
+    assert [(d.month, d.day) for d in days] == [(4, 2)]
+    assert [y.year for y in events.datetimes("occurred_at", "year", order="DESC")] == [2026]
+
+
 def test_event_list_drills_down_by_date(client, superuser, book):
     event = Event.objects.order_by("occurred_at").first()
     client.force_login(superuser)
@@ -188,7 +213,7 @@ def test_rep_coverage_is_edited_as_comma_separated_lists(client, manager, rep):
 
 
 @pytest.mark.postgres
-def test_unfiltered_large_lists_use_the_planner_estimate(client, superuser, book, monkeypatch):
+def test_large_lists_are_counted_from_the_planner_estimate(client, superuser, book, monkeypatch):
     from django.db import connection
 
     monkeypatch.setattr(EstimatedCountPaginator, "exact_below", 10)
@@ -203,3 +228,7 @@ def test_unfiltered_large_lists_use_the_planner_estimate(client, superuser, book
     assert response.status_code == 200
     assert not [q for q in queries.captured_queries if "COUNT(*)" in q["sql"].upper()]
     assert response.context["cl"].result_count > 10
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(model_url(Event, "changelist"), {"q": "login"})
+    assert not [q for q in queries.captured_queries if "COUNT(*)" in q["sql"].upper()]
