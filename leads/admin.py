@@ -26,6 +26,8 @@ from .models import (
     Tier,
     country_code,
 )
+from scoring.jobs import request_rescore
+
 from .services import change_status
 
 LATEST_EVENTS_SHOWN = 20
@@ -238,6 +240,16 @@ class EventAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
         return CalendarQuerySet(model=queryset.model, query=queryset.query, using=queryset.db)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # The event's account and, when it was moved, the one it left.
+        touched = {obj.account_id, form.initial.get("account")}
+        request_rescore(account_id for account_id in touched if account_id)
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        request_rescore([obj.account_id])
 
     def get_search_results(self, request, queryset, search_term):
         """Exact matches only, each on an index; the account is matched by a

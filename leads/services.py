@@ -1,13 +1,17 @@
 """Services that change lead data. Status changes go through change_status
 only, so that every change has its history row."""
 
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 
-from django.db import transaction
-from django.db.models import Q
+from django.db import connection, transaction
+from django.db.models import Case, Q, Value, When
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from .models import Account, LeadStatus, StatusCause, StatusChange
+from .models import Account, Event, LeadStatus, StatusCause, StatusChange
 
 
 @transaction.atomic
@@ -91,3 +95,95 @@ def move_accounts(
         for account_id in moved
     )
     return moved
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event to record; `message_id` identifies it within its source."""
+
+    account_id: int
+    name: str
+    occurred_at: datetime
+    message_id: str
+    source: str = "api"
+    person_id: int | None = None
+    properties: dict = field(default_factory=dict)
+
+
+@dataclass
+class RecordedEvents:
+    stored: int
+    duplicates: int
+    account_ids: list[int]
+
+
+EVENT_COLUMNS = [
+    "account_id",
+    "person_id",
+    "name",
+    "properties",
+    "occurred_at",
+    "received_at",
+    "source",
+    "message_id",
+]
+EVENT_BATCH = 500
+
+
+@transaction.atomic
+def record_events(events: Sequence[NewEvent]) -> RecordedEvents:
+    """Store events set-based; an event already stored (same source and
+    message id, e.g. a client resending after a timeout) is skipped, not
+    stored twice. Accounts' last event times move forward, and the accounts
+    that got new events are rescored once the transaction commits.
+    """
+    from scoring.jobs import request_rescore
+
+    latest: dict[int, datetime] = {}
+    stored = 0
+    for start in range(0, len(events), EVENT_BATCH):
+        for account_id, occurred_at in insert_new_events(events[start : start + EVENT_BATCH]):
+            stored += 1
+            if account_id not in latest or occurred_at > latest[account_id]:
+                latest[account_id] = occurred_at
+    if latest:
+        # One UPDATE for every account touched: the later of its stored and new times.
+        newest = Case(*(When(pk=pk, then=Value(at)) for pk, at in latest.items()))
+        Account.objects.filter(pk__in=latest).update(
+            last_event_at=Greatest(Coalesce("last_event_at", newest), newest)
+        )
+        request_rescore(latest)
+    return RecordedEvents(
+        stored=stored, duplicates=len(events) - stored, account_ids=sorted(latest)
+    )
+
+
+def insert_new_events(batch: Sequence[NewEvent]) -> list[tuple[int, datetime]]:
+    """One multi-row INSERT ... ON CONFLICT DO NOTHING; returns what was stored."""
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(column) for column in EVENT_COLUMNS)
+    json_placeholder = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
+    row = "(" + ", ".join(["%s"] * 3 + [json_placeholder] + ["%s"] * 4) + ")"
+    adapt = connection.ops.adapt_datetimefield_value
+    received_at = adapt(timezone.now())
+    params = []
+    for event in batch:
+        params += [
+            event.account_id,
+            event.person_id,
+            event.name,
+            json.dumps(event.properties),
+            adapt(event.occurred_at),
+            received_at,
+            event.source,
+            event.message_id,
+        ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(Event._meta.db_table)} ({columns}) "  # noqa: S608
+            f"VALUES {', '.join([row] * len(batch))} "
+            "ON CONFLICT (message_id, source) DO NOTHING RETURNING id",
+            params,
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+    return list(Event.objects.filter(pk__in=ids).values_list("account_id", "occurred_at"))

@@ -15,18 +15,28 @@ pytestmark = pytest.mark.django_db
 MAX_LIST_QUERIES = 14
 MAX_PAGE_QUERIES = 20
 
-LEADS_MODELS = [
-    model for model in admin.site._registry if model._meta.app_label == "leads"
+ADMIN_MODELS = [
+    model for model in admin.site._registry if model._meta.app_label in ("leads", "scoring")
 ]
+
+
+@pytest.fixture
+def scored_book(book):
+    from scoring.rescoring import rescore_all
+    from scoring.starter import ensure_starter_definition
+
+    ensure_starter_definition()
+    rescore_all(reason="test")
+    return book
 
 
 def model_url(model, view, *args):
     return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
 
 
-@pytest.mark.parametrize("model", LEADS_MODELS, ids=lambda m: m._meta.model_name)
+@pytest.mark.parametrize("model", ADMIN_MODELS, ids=lambda m: m._meta.model_name)
 def test_every_changelist_renders_with_bounded_queries(
-    client, superuser, book, model, django_assert_max_num_queries
+    client, superuser, scored_book, model, django_assert_max_num_queries
 ):
     client.force_login(superuser)
     with django_assert_max_num_queries(MAX_LIST_QUERIES):
@@ -35,9 +45,9 @@ def test_every_changelist_renders_with_bounded_queries(
     assert model.objects.exists()
 
 
-@pytest.mark.parametrize("model", LEADS_MODELS, ids=lambda m: m._meta.model_name)
+@pytest.mark.parametrize("model", ADMIN_MODELS, ids=lambda m: m._meta.model_name)
 def test_every_change_page_renders_with_bounded_queries(
-    client, superuser, book, model, django_assert_max_num_queries
+    client, superuser, scored_book, model, django_assert_max_num_queries
 ):
     client.force_login(superuser)
     obj = model.objects.order_by("pk").last()
@@ -178,6 +188,25 @@ def test_saving_an_account_without_a_status_edit_records_nothing(client, manager
 
     assert client.post(url, data).status_code == 302
     assert not account.status_changes.exists()
+
+
+def test_an_event_added_in_the_admin_rescores_its_account(
+    client, manager, account, redis_queues, django_capture_on_commit_callbacks
+):
+    from scoring import jobs
+
+    client.force_login(manager)
+    data = {
+        "account": account.pk, "person": "", "name": "contact_sales_clicked", "properties": "{}",
+        "occurred_at_0": "2026-11-20", "occurred_at_1": "10:00:00",
+        "received_at_0": "2026-11-20", "received_at_1": "10:00:01",
+        "source": "admin", "message_id": "fixed-by-hand-1",
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(model_url(Event, "add"), data)
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert jobs.scoring_queue().jobs[0].args == ([account.pk],)
 
 
 def test_status_history_is_read_only_in_the_admin(client, superuser, book):

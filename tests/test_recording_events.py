@@ -1,0 +1,100 @@
+"""New events are stored once, move the account's last event time, and
+rescore the accounts they touch."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from leads.models import Account, Event, LeadStatus
+from leads.services import NewEvent, record_events
+from scoring import jobs
+from scoring.models import Criterion, Definition
+
+pytestmark = pytest.mark.django_db
+
+NOW = timezone.now().replace(microsecond=0)
+
+
+@pytest.fixture
+def ten_logins():
+    definition = Definition.objects.create(name="Ten logins", is_active=True, score_threshold=100)
+    Criterion.objects.create(
+        definition=definition, label="Logged in 10 times", role="trigger", event_name="login", value="10"
+    )
+    return definition
+
+
+def logins(account, count, *, prefix="m", at=NOW):
+    return [
+        NewEvent(
+            account_id=account.pk,
+            name="login",
+            occurred_at=at - timedelta(minutes=i),
+            message_id=f"{prefix}-{i}",
+            properties={"device": "web"},
+        )
+        for i in range(count)
+    ]
+
+
+def test_a_resent_batch_stores_nothing_twice(account):
+    first = record_events(logins(account, 5))
+    again = record_events(logins(account, 7))
+
+    assert (first.stored, first.duplicates) == (5, 0)
+    assert (again.stored, again.duplicates) == (2, 5)
+    assert Event.objects.filter(account=account).count() == 7
+    assert Event.objects.get(message_id="m-0").properties == {"device": "web"}
+
+
+def test_the_same_message_id_from_two_sources_is_two_events(account):
+    web = NewEvent(account_id=account.pk, name="login", occurred_at=NOW, message_id="x", source="web")
+    cdp = NewEvent(account_id=account.pk, name="login", occurred_at=NOW, message_id="x", source="cdp")
+    assert record_events([web, cdp]).stored == 2
+
+
+def test_last_event_time_only_moves_forward(account):
+    record_events(logins(account, 1, prefix="new"))
+    record_events(logins(account, 1, prefix="old", at=NOW - timedelta(days=3)))
+
+    account.refresh_from_db()
+    assert account.last_event_at == NOW
+
+
+def test_large_batches_are_stored_in_several_statements(account, person):
+    batch = logins(account, 1200)
+    assert record_events(batch).stored == 1200
+    assert Event.objects.count() == 1200
+
+
+def test_new_events_rescore_their_account_after_commit(
+    inline_queues, ten_logins, account, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        record_events(logins(account, 10))
+
+    account.refresh_from_db()
+    assert account.status == LeadStatus.PQL
+
+
+def test_a_batch_for_two_accounts_enqueues_one_coalesced_job(
+    redis_queues, ten_logins, account, django_capture_on_commit_callbacks
+):
+    other = Account.objects.create(name="Other Co")
+    with django_capture_on_commit_callbacks(execute=True):
+        record_events(logins(account, 3) + logins(other, 3, prefix="o"))
+        record_events(logins(account, 3, prefix="later"))
+
+    queue = jobs.scoring_queue()
+    assert queue.count == 1
+    assert queue.jobs[0].args == (sorted([account.pk, other.pk]),)
+
+
+def test_duplicates_alone_rescore_nothing(redis_queues, account, django_capture_on_commit_callbacks):
+    record_events(logins(account, 2))
+    redis_queues.flushdb()
+    with django_capture_on_commit_callbacks(execute=True):
+        result = record_events(logins(account, 2))
+    assert result.account_ids == []
+    assert jobs.scoring_queue().count == 0
