@@ -15,6 +15,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from scoring.jobs import request_rescore
+
 from .models import (
     OPEN_LEAD_STATUSES,
     Account,
@@ -26,8 +28,6 @@ from .models import (
     Tier,
     country_code,
 )
-from scoring.jobs import request_rescore
-
 from .services import change_status
 
 LATEST_EVENTS_SHOWN = 20
@@ -314,8 +314,21 @@ class SalesRepAdmin(admin.ModelAdmin):
         return rep.open_lead_count
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """For records the services append and nobody edits."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(StatusChange)
-class StatusChangeAdmin(admin.ModelAdmin):
+class StatusChangeAdmin(ReadOnlyAdmin):
     """Read-only: the history is appended by the services, never edited."""
 
     list_display = ["account", "from_status", "to_status", "changed_at", "cause", "changed_by"]
@@ -326,12 +339,3 @@ class StatusChangeAdmin(admin.ModelAdmin):
     search_fields = ["=account__external_id", "account__name"]
     paginator = EstimatedCountPaginator
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

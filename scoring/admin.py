@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 from django.utils.html import format_html, format_html_join
 
-from leads.admin import EstimatedCountPaginator
+from leads.admin import EstimatedCountPaginator, ReadOnlyAdmin
 
 from . import definitions
 from .models import AccountScore, Criterion, Definition, DefinitionChange, Milestone, ScoringRun
@@ -177,17 +177,6 @@ class AccountScoreAdmin(admin.ModelAdmin):
     @admin.display(description="explanation (JSON)")
     def raw_explanation(self, score):
         return format_html("<pre>{}</pre>", json.dumps(score.explanation, indent=2))
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ScoringRun)

@@ -6,7 +6,7 @@ A change to the active definition rescores every account after commit.
 from django.db import transaction
 
 from .jobs import request_full_rescore
-from .models import Definition, DefinitionChange
+from .models import Criterion, Definition, DefinitionChange, Milestone
 from .scorecards import snapshot
 
 
@@ -52,3 +52,23 @@ def duplicate(definition: Definition, *, by=None) -> Definition:
         item.save()
     record_change(copy, changed_by=by)
     return copy
+
+
+@transaction.atomic
+def create_definition(
+    *, criteria: list[dict] = (), milestones: list[dict] = (), changed_by=None, **settings
+) -> Definition:
+    """A definition with its criteria and milestones, each validated as the
+    admin validates it (ValidationError names the problem; nothing is saved)."""
+    definition = Definition(updated_by=changed_by, **settings)
+    definition.full_clean()
+    if definition.is_active:
+        deactivate_others(definition)
+    definition.save()
+    for model, rows in ((Criterion, criteria), (Milestone, milestones)):
+        for position, fields in enumerate(rows):
+            item = model(definition=definition, position=position, **fields)
+            item.full_clean(exclude=["definition"])
+            item.save()
+    record_change(definition, changed_by=changed_by)
+    return definition

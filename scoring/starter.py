@@ -3,8 +3,8 @@ book and the benchmarks; managers copy it and make it theirs."""
 
 from django.db import transaction
 
-from .definitions import record_change
-from .models import Criterion, Definition, Milestone
+from .definitions import create_definition
+from .models import Definition
 
 STARTER_NAME = "Starter PQL definition"
 
@@ -49,21 +49,11 @@ def ensure_starter_definition(*, activate_if_none: bool = True) -> Definition:
     existing = Definition.objects.filter(name=STARTER_NAME).first()
     if existing:
         return existing
-    definition = Definition(
+    return create_definition(
         name=STARTER_NAME,
         description="Hand-raising triggers, usage points, fit adjustments and activation milestones.",
         score_threshold=50,
         is_active=activate_if_none and not Definition.objects.active().exists(),
+        criteria=CRITERIA,
+        milestones=MILESTONES,
     )
-    definition.full_clean()
-    definition.save()
-    for position, fields in enumerate(CRITERIA):
-        criterion = Criterion(definition=definition, position=position, **fields)
-        criterion.full_clean()
-        criterion.save()
-    for position, fields in enumerate(MILESTONES):
-        milestone = Milestone(definition=definition, position=position, **fields)
-        milestone.full_clean()
-        milestone.save()
-    record_change(definition)
-    return definition

@@ -143,3 +143,40 @@ def inline_queues(settings):
     settings.RQ_QUEUES = {
         name: {**config, "ASYNC": False} for name, config in settings.RQ_QUEUES.items()
     }
+
+
+@pytest.fixture
+def ten_logins():
+    """An active definition: ten logins qualify an account at once."""
+    from scoring.models import Criterion, Definition
+
+    definition = Definition.objects.create(name="Ten logins", is_active=True, score_threshold=100)
+    Criterion.objects.create(
+        definition=definition, label="Logged in 10 times", role="trigger", event_name="login", value="10"
+    )
+    return definition
+
+
+def run_concurrently(task, *, times: int) -> list:
+    """Run `task` in `times` threads released at once; each closes its own
+    database connection. Returns what each returned."""
+    import threading
+
+    from django.db import connection
+
+    barrier = threading.Barrier(times)
+    results = []
+
+    def run():
+        try:
+            barrier.wait()
+            results.append(task())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(times)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results

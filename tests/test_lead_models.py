@@ -1,11 +1,10 @@
 """The lead data model's rules: dedupe of resent events, the append-only
 status history, and the one way a status changes."""
 
-import threading
-
 import pytest
+from conftest import run_concurrently
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from leads.models import Account, Event, LeadStatus, StatusCause, StatusChange
@@ -110,23 +109,10 @@ def test_status_history_cannot_be_edited(account):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_changes_to_the_same_status_are_recorded_once(account):
-    barrier = threading.Barrier(4)
-    results = []
-
-    def qualify():
-        try:
-            barrier.wait()
-            results.append(
-                change_status(account_id=account.pk, to_status=LeadStatus.PQL, cause=StatusCause.SCORING)
-            )
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=qualify) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_concurrently(
+        lambda: change_status(account_id=account.pk, to_status=LeadStatus.PQL, cause=StatusCause.SCORING),
+        times=4,
+    )
 
     assert len([r for r in results if r is not None]) == 1
     assert StatusChange.objects.filter(account=account).count() == 1

@@ -7,7 +7,8 @@ import pytest
 from django.utils import timezone
 
 from leads.models import Account, Event, Person, Plan
-from scoring.models import Criterion, Definition, Milestone
+from scoring.definitions import create_definition
+from scoring.models import Definition
 from scoring.rescoring import rescore_all
 
 pytestmark = pytest.mark.django_db
@@ -15,20 +16,9 @@ pytestmark = pytest.mark.django_db
 NOW = timezone.now().replace(microsecond=0)
 
 
-def define(*, criteria=(), milestones=(), threshold=1000, **settings) -> Definition:
+def define(*, threshold=1000, **settings) -> Definition:
     """An active definition, each part validated as the admin validates it."""
-    definition = Definition(name="Case", is_active=True, score_threshold=threshold, **settings)
-    definition.full_clean()
-    definition.save()
-    for position, fields in enumerate(criteria):
-        criterion = Criterion(definition=definition, position=position, **fields)
-        criterion.full_clean()
-        criterion.save()
-    for position, fields in enumerate(milestones):
-        milestone = Milestone(definition=definition, position=position, **fields)
-        milestone.full_clean()
-        milestone.save()
-    return definition
+    return create_definition(name="Case", is_active=True, score_threshold=threshold, **settings)
 
 
 def account(name, *, titles=(), signed_up_days_ago=30, **fields) -> Account:

@@ -9,20 +9,11 @@ from django.utils import timezone
 from leads.models import Account, Event, LeadStatus
 from leads.services import NewEvent, record_events
 from scoring import jobs
-from scoring.models import Criterion, Definition
 
 pytestmark = pytest.mark.django_db
 
 NOW = timezone.now().replace(microsecond=0)
 
-
-@pytest.fixture
-def ten_logins():
-    definition = Definition.objects.create(name="Ten logins", is_active=True, score_threshold=100)
-    Criterion.objects.create(
-        definition=definition, label="Logged in 10 times", role="trigger", event_name="login", value="10"
-    )
-    return definition
 
 
 def logins(account, count, *, prefix="m", at=NOW):

@@ -1,11 +1,10 @@
 """Rescoring: statuses follow the definition, human outcomes stay, results
 are never overwritten by older ones, and one account scores as all do."""
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from conftest import run_concurrently
 from django.utils import timezone
 
 from leads.models import Account, LeadStatus, StatusCause, StatusChange
@@ -18,14 +17,6 @@ from scoring.starter import ensure_starter_definition
 
 pytestmark = pytest.mark.django_db
 
-
-@pytest.fixture
-def ten_logins():
-    definition = Definition.objects.create(name="Ten logins", is_active=True, score_threshold=100)
-    Criterion.objects.create(
-        definition=definition, label="Logged in 10 times", role="trigger", event_name="login", value="10"
-    )
-    return definition
 
 
 def test_a_qualifying_account_becomes_a_pql_with_the_criteria_as_cause(ten_logins, account, make_event):
@@ -141,20 +132,8 @@ def test_one_account_at_a_time_agrees_with_all_at_once(book):
 def test_concurrent_rescores_record_a_transition_once(ten_logins, account, make_event):
     for _ in range(10):
         make_event("login")
-    barrier = threading.Barrier(3)
 
-    def rescore():
-        try:
-            barrier.wait()
-            rescore_accounts([account.pk])
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=rescore) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_concurrently(lambda: rescore_accounts([account.pk]), times=3)
 
     assert Account.objects.get(pk=account.pk).status == LeadStatus.PQL
     assert StatusChange.objects.filter(account=account).count() == 1

@@ -9,18 +9,10 @@ from rq import SimpleWorker
 
 from leads.models import LeadStatus
 from scoring import jobs, rescoring
-from scoring.models import Criterion, Definition, ScoringRun
+from scoring.models import ScoringRun
 
 pytestmark = pytest.mark.django_db
 
-
-@pytest.fixture
-def ten_logins():
-    definition = Definition.objects.create(name="Ten logins", is_active=True, score_threshold=100)
-    Criterion.objects.create(
-        definition=definition, label="Logged in 10 times", role="trigger", event_name="login", value="10"
-    )
-    return definition
 
 
 def run_worker():
