@@ -102,6 +102,12 @@ class Account(models.Model):
     status = models.CharField(
         max_length=20, choices=LeadStatus.choices, default=LeadStatus.SIGNED_UP
     )
+    assigned_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the current owner got the account."
+    )
+    sla_due_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the owner should have made contact."
+    )
     last_event_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -225,6 +231,14 @@ class StatusChange(models.Model):
     )
     reason = models.TextField(blank=True)
     details = models.JSONField(default=dict, blank=True)
+    owner = models.ForeignKey(
+        SalesRep,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The rep holding the account after the change.",
+    )
 
     objects = StatusChangeQuerySet.as_manager()
 
@@ -242,3 +256,58 @@ class StatusChange(models.Model):
         if not self._state.adding:
             raise TypeError("Status changes are append-only.")
         super().save(*args, **kwargs)
+
+
+class Team(models.Model):
+    """Reps who share leads; routing rules send accounts to a team."""
+
+    name = models.CharField(max_length=100, unique=True)
+    members = models.ManyToManyField(SalesRep, related_name="teams", blank=True)
+    sla_hours = models.PositiveIntegerField(
+        default=24, help_text="Hours a rep has to make first contact with a new lead."
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class RoutingRule(models.Model):
+    """Where new PQLs go: the first active rule (by position) that matches wins.
+
+    An empty list matches any value.
+    """
+
+    position = models.PositiveSmallIntegerField(default=0)
+    name = models.CharField(max_length=100)
+    is_active = models.BooleanField("active", default=True)
+    countries = models.JSONField(default=list, blank=True, help_text="ISO codes; empty means any.")
+    tiers = models.JSONField(default=list, blank=True, help_text="small, mid, large; empty means any.")
+    industries = models.JSONField(default=list, blank=True, help_text="Empty means any.")
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="rules")
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self):
+        return self.name
+
+
+class Note(models.Model):
+    """What a rep wrote down about an account."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    body = models.TextField(max_length=5000)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["account", "created_at"], name="note_account_time")]
+
+    def __str__(self):
+        return f"Note on {self.account_id} at {self.created_at:%Y-%m-%d %H:%M}"

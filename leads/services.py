@@ -11,7 +11,7 @@ from django.db.models import Case, Q, Value, When
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from .models import Account, Event, LeadStatus, StatusCause, StatusChange
+from .models import OPEN_LEAD_STATUSES, Account, Event, LeadStatus, StatusCause, StatusChange
 
 
 @transaction.atomic
@@ -33,7 +33,7 @@ def change_status(
     Returns the new history row, or None when nothing changed.
     """
     to_status = LeadStatus(to_status)
-    account = Account.objects.select_for_update().only("id", "status").get(pk=account_id)
+    account = Account.objects.select_for_update().only("id", "status", "owner_id").get(pk=account_id)
     from_status = account.status
     if from_status == to_status:
         return None
@@ -50,6 +50,7 @@ def change_status(
         changed_by=changed_by,
         reason=reason,
         details=details or {},
+        owner_id=account.owner_id,
     )
 
 
@@ -95,6 +96,70 @@ def move_accounts(
         for account_id in moved
     )
     return moved
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Who should hold an account: a rep, or nobody (the unassigned queue)."""
+
+    rep_id: int | None
+    reason: str
+    sla_due_at: datetime | None = None
+
+
+@transaction.atomic
+def assign_accounts(
+    *,
+    assignments: Mapping[int, Assignment],
+    cause: StatusCause | str,
+    changed_by=None,
+) -> list[int]:
+    """Give accounts to reps (or take them back), recorded in the status history.
+
+    A PQL that gets a rep becomes assigned; an assigned account that loses its
+    rep goes back to PQL; contacted leads keep their status when they change
+    hands. Accounts already closed (converted, disqualified) or already held
+    by that rep are left alone. Returns the ids that changed hands.
+    """
+    now = timezone.now()
+    accounts = list(
+        Account.objects.select_for_update(of=("self",))
+        .filter(pk__in=list(assignments), status__in=OPEN_LEAD_STATUSES)
+        .order_by("pk")
+        .only("pk", "status", "owner_id")
+    )
+    changes, changed = [], []
+    for account in accounts:
+        assignment = assignments[account.pk]
+        if account.owner_id == assignment.rep_id:
+            continue
+        from_status = account.status
+        if assignment.rep_id is None:
+            to_status = LeadStatus.PQL if from_status == LeadStatus.ASSIGNED else from_status
+        else:
+            to_status = LeadStatus.ASSIGNED if from_status == LeadStatus.PQL else from_status
+        account.owner_id, account.status = assignment.rep_id, to_status
+        account.assigned_at = now if assignment.rep_id else None
+        account.sla_due_at = assignment.sla_due_at if assignment.rep_id else None
+        account.updated_at = now
+        changed.append(account)
+        changes.append(
+            StatusChange(
+                account_id=account.pk,
+                from_status=from_status,
+                to_status=to_status,
+                changed_at=now,
+                cause=StatusCause(cause),
+                changed_by=changed_by,
+                owner_id=assignment.rep_id,
+                reason=assignment.reason,
+            )
+        )
+    Account.objects.bulk_update(
+        changed, ["owner", "status", "assigned_at", "sla_due_at", "updated_at"], batch_size=1000
+    )
+    StatusChange.objects.bulk_create(changes, batch_size=1000)
+    return [account.pk for account in changed]
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,8 @@ RQ_QUEUES = {
     }
     for name, timeout in (("default", 600), ("scoring", 3600))
 }
+# Hours a rep has to contact a lead assigned by hand (routed leads use their team's SLA).
+DEFAULT_SLA_HOURS = env.int("DEFAULT_SLA_HOURS", default=24)
 # Seconds between scheduled full rescores (manage.py rqcron scoring.cron).
 SCORING_RESCORE_INTERVAL = env.int("SCORING_RESCORE_INTERVAL", default=900)
 # The django-rq dashboard (queues, failed jobs) appears in the admin index.
@@ -113,7 +115,9 @@ STORAGES = {
     },
 }
 
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
 
 # HTTPS and cookies: production turns these on (see README, "Production settings").
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
