@@ -11,7 +11,16 @@ from django.db.models import Case, Q, Value, When
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from .models import OPEN_LEAD_STATUSES, Account, Event, LeadStatus, StatusCause, StatusChange
+from .models import (
+    OPEN_LEAD_STATUSES,
+    Account,
+    Event,
+    LeadStatus,
+    Note,
+    Plan,
+    StatusCause,
+    StatusChange,
+)
 
 
 @transaction.atomic
@@ -252,3 +261,42 @@ def insert_new_events(batch: Sequence[NewEvent]) -> list[tuple[int, datetime]]:
         )
         ids = [row[0] for row in cursor.fetchall()]
     return list(Event.objects.filter(pk__in=ids).values_list("account_id", "occurred_at"))
+
+
+# What a rep can record, and from which statuses.
+OUTCOMES_FROM = {
+    LeadStatus.CONTACTED: {LeadStatus.PQL, LeadStatus.ASSIGNED},
+    LeadStatus.CONVERTED: {LeadStatus.PQL, LeadStatus.ASSIGNED, LeadStatus.CONTACTED},
+    LeadStatus.DISQUALIFIED: {LeadStatus.PQL, LeadStatus.ASSIGNED, LeadStatus.CONTACTED},
+}
+
+
+class OutcomeRefused(ValueError):
+    """An outcome that does not follow from the account's status; says why."""
+
+
+@transaction.atomic
+def record_outcome(*, account_id: int, outcome: LeadStatus | str, by, reason: str = "") -> StatusChange:
+    """A rep (or manager) records what happened: contacted, converted or
+    disqualified. A conversion makes the account a paying customer."""
+    outcome = LeadStatus(outcome)
+    if outcome not in OUTCOMES_FROM:
+        raise OutcomeRefused(f"'{outcome.label}' is not an outcome a rep records.")
+    if outcome == LeadStatus.DISQUALIFIED and not reason.strip():
+        raise OutcomeRefused("Say why the account is disqualified.")
+    current = Account.objects.select_for_update().only("status").get(pk=account_id).status
+    if current not in OUTCOMES_FROM[outcome]:
+        raise OutcomeRefused(
+            f"An account that is {LeadStatus(current).label.lower()} cannot be marked "
+            f"{outcome.label.lower()}."
+        )
+    change = change_status(
+        account_id=account_id, to_status=outcome, cause=StatusCause.USER, changed_by=by, reason=reason.strip()
+    )
+    if outcome == LeadStatus.CONVERTED:
+        Account.objects.filter(pk=account_id).update(plan=Plan.PAID)
+    return change
+
+
+def add_note(*, account_id: int, author, body: str) -> Note:
+    return Note.objects.create(account_id=account_id, author=author, body=body.strip())

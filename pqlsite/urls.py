@@ -1,12 +1,28 @@
 """URL routes of pqlsite."""
 
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import path
+
+from leads import views
 
 admin.site.site_header = "pqlsite"
 admin.site.site_title = "pqlsite admin"
 admin.site.index_title = "Leads and scoring"
 
 urlpatterns = [
+    path("", views.home, name="home"),
+    path("queue/", views.queue, name="queue"),
+    path("accounts/<int:pk>/", views.account_detail, name="account"),
+    path("accounts/<int:pk>/outcome/", views.account_outcome, name="account-outcome"),
+    path("accounts/<int:pk>/notes/", views.account_note, name="account-note"),
+    path("team/", views.team, name="team"),
+    path("team/assign/<int:pk>/", views.team_assign, name="team-assign"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
 ]

@@ -1,0 +1,178 @@
+"""The reps' and managers' pages: thin views over selectors and services."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from scoring.selectors import explained_scores
+
+from . import selectors
+from .access import is_manager, managers_only, rep_of, sales_people_only, visible_accounts
+from .forms import AssignForm, NoteForm, OutcomeForm, QueueFilterForm
+from .models import SalesRep
+from .services import OutcomeRefused, add_note, record_outcome
+
+QUEUE_PAGE_SIZE = 25
+TIMELINE_PAGE_SIZE = 50
+
+
+def queue_rows(page):
+    """Each account of a page with its reasons and SLA (a few queries per page)."""
+    accounts = list(page)
+    scores = [account.score for account in accounts if hasattr(account, "score")]
+    words = explained_scores(scores)
+    now = timezone.now()
+    return [
+        {
+            "account": account,
+            "score": getattr(account, "score", None),
+            "reasons": words.get(account.pk, {}).get("reasons", [])[:3],
+            "sla": selectors.sla_of(account, now=now),
+        }
+        for account in accounts
+    ]
+
+
+@sales_people_only
+def home(request):
+    rep = rep_of(request.user)
+    return redirect("queue" if rep or not is_manager(request.user) else "team")
+
+
+@sales_people_only
+def queue(request):
+    rep = rep_of(request.user)
+    if is_manager(request.user) and request.GET.get("rep"):
+        rep = get_object_or_404(SalesRep.objects.select_related("user"), pk=request.GET["rep"])
+    if rep is None:
+        return redirect("team")
+    filters = QueueFilterForm(request.GET or None)
+    chosen = filters.cleaned_data if filters.is_valid() else {}
+    accounts = selectors.queue_for(rep, status=chosen.get("status"), tier=chosen.get("tier"))
+    page = Paginator(accounts, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "leads/queue.html",
+        {
+            "rep": rep,
+            "own_queue": rep == rep_of(request.user),
+            "filters": filters,
+            "page": page,
+            "rows": queue_rows(page),
+            "querystring": querystring_without_page(request),
+        },
+    )
+
+
+@sales_people_only
+def account_detail(request, pk):
+    account = get_object_or_404(
+        visible_accounts(request.user).select_related("score", "owner__user"), pk=pk
+    )
+    return render(request, "leads/account.html", account_context(request, account))
+
+
+def account_context(request, account, *, outcome_form=None, note_form=None):
+    score = getattr(account, "score", None)
+    events = Paginator(selectors.timeline(account), TIMELINE_PAGE_SIZE).get_page(
+        request.GET.get("events")
+    )
+    return {
+        "account": account,
+        "score": score,
+        "explanation": explained_scores([score]).get(account.pk) if score else None,
+        "sla": selectors.sla_of(account, now=timezone.now()),
+        "people": account.people.order_by("name", "email"),
+        "events": events,
+        "history": selectors.history(account),
+        "notes": selectors.notes(account),
+        "outcome_form": outcome_form or OutcomeForm(),
+        "note_form": note_form or NoteForm(),
+        "can_act": account.status in ("pql", "assigned", "contacted"),
+    }
+
+
+@require_POST
+@sales_people_only
+def account_outcome(request, pk):
+    account = get_object_or_404(visible_accounts(request.user).select_related("score", "owner__user"), pk=pk)
+    form = OutcomeForm(request.POST)
+    if form.is_valid():
+        try:
+            record_outcome(
+                account_id=account.pk,
+                outcome=form.cleaned_data["outcome"],
+                by=request.user,
+                reason=form.cleaned_data["reason"],
+            )
+        except OutcomeRefused as refusal:
+            form.add_error(None, str(refusal))
+        else:
+            messages.success(request, f"{account.name} marked {form.cleaned_data['outcome']}.")
+            return redirect("account", pk=account.pk)
+    return render(
+        request, "leads/account.html", account_context(request, account, outcome_form=form), status=400
+    )
+
+
+@require_POST
+@sales_people_only
+def account_note(request, pk):
+    account = get_object_or_404(visible_accounts(request.user).select_related("score", "owner__user"), pk=pk)
+    form = NoteForm(request.POST)
+    if form.is_valid():
+        add_note(account_id=account.pk, author=request.user, body=form.cleaned_data["body"])
+        messages.success(request, "Note added.")
+        return redirect("account", pk=account.pk)
+    return render(
+        request, "leads/account.html", account_context(request, account, note_form=form), status=400
+    )
+
+
+@managers_only
+def team(request):
+    filters = QueueFilterForm(request.GET or None)
+    chosen = filters.cleaned_data if filters.is_valid() else {}
+    unassigned = selectors.unassigned_queue(tier=chosen.get("tier"))
+    page = Paginator(unassigned, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "leads/team.html",
+        {
+            "figures": selectors.team_figures(),
+            "page": page,
+            "rows": queue_rows(page),
+            "assign_form": AssignForm(),
+            "filters": filters,
+            "sla_hours": settings.DEFAULT_SLA_HOURS,
+            "querystring": querystring_without_page(request),
+        },
+    )
+
+
+@require_POST
+@managers_only
+def team_assign(request, pk):
+    from .routing import reassign_by_hand
+
+    account = get_object_or_404(visible_accounts(request.user), pk=pk)
+    form = AssignForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose an active rep to assign the account to.")
+        return redirect("team")
+    try:
+        reassign_by_hand([account.pk], form.cleaned_data["rep"], changed_by=request.user)
+    except ValueError as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, f"{account.name} assigned to {form.cleaned_data['rep']}.")
+    return redirect(request.POST.get("next") or "team")
+
+
+def querystring_without_page(request) -> str:
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
