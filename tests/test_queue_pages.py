@@ -113,11 +113,12 @@ def test_queue_rows_say_why_and_flag_overdue_leads(rep, definition):
 
     assert "<li>Logged in</li>" in html and "<li>Sent messages</li>" in html
     assert html.count('class="overdue"') == 1
-    assert "Overdue since" in html and "Due in" in html or "Due " in html
+    assert '<div class="sla late">Overdue since' in html
+    assert '<div class="sla">Due 21\xa0hours from now' in html
 
 
 def test_the_queue_filters_by_status_and_tier(rep, definition):
-    contacted, large, _ = qualify_and_assign(
+    contacted, _, _ = qualify_and_assign(
         lead("Called", rep=rep), lead("Big", rep=rep, employees=900), lead("Plain", rep=rep)
     )
     Account.objects.filter(pk=contacted.pk).update(status=LeadStatus.CONTACTED)
@@ -128,7 +129,7 @@ def test_the_queue_filters_by_status_and_tier(rep, definition):
 
 
 def test_the_queue_only_holds_the_reps_open_leads(rep, other_rep, definition):
-    mine, _, closed = qualify_and_assign(
+    _, _, closed = qualify_and_assign(
         lead("Mine", rep=rep), lead("Theirs", rep=other_rep), lead("Won", rep=rep)
     )
     Account.objects.filter(pk=closed.pk).update(status=LeadStatus.CONVERTED)
@@ -326,7 +327,7 @@ def test_managers_see_every_account_and_any_reps_queue(manager, rep, definition)
 
 
 def test_the_team_page_shows_each_reps_figures_and_the_unassigned_queue(manager, rep, other_rep, definition):
-    called, late, _ = qualify_and_assign(
+    called, _, _ = qualify_and_assign(
         lead("Called", rep=rep), lead("Late", rep=rep, waiting_hours=48), lead("Nobody's")
     )
     signed_in(rep.user).post(reverse("account-outcome", args=[called.pk]), {"outcome": "contacted"})
