@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1:8000
 DEMO_ACCOUNTS ?= 1500
 DEMO_DAYS ?= 120
 
-.PHONY: run test install lint migrate worker scheduler clean
+.PHONY: run test install browser worker scheduler clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,9 +32,17 @@ run: $(VENV)/.installed-run
 	$(BIN)/python manage.py demo_login
 	$(BIN)/python manage.py runserver $(HOST)
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The browser tests drive Debian's chromium; install it where we may (root with apt).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is not installed: the browser tests will be skipped"; fi; }
 
 # With REDIS_URL set: the worker (retries and delayed jobs need --with-scheduler)
 # and the periodic full rescore (run exactly one).

@@ -17,7 +17,8 @@ class QueueFilterForm(forms.Form):
 
 class OutcomeForm(forms.Form):
     outcome = forms.ChoiceField(
-        choices=[(s.value, s.label) for s in LeadStatus if s in OUTCOMES_FROM]
+        choices=[(s.value, s.label) for s in LeadStatus if s in OUTCOMES_FROM],
+        widget=forms.RadioSelect,
     )
     reason = forms.CharField(required=False, max_length=500, widget=forms.TextInput)
 

@@ -45,7 +45,7 @@ def manager(django_user_model):
     user = django_user_model.objects.create_user(
         "morgan", "morgan@example.com", "pw-manager-123", is_staff=True
     )
-    user.groups.add(Group.objects.get(name=SALES_MANAGERS))
+    user.groups.add(Group.objects.get_or_create(name=SALES_MANAGERS)[0])
     return user
 
 
@@ -54,7 +54,7 @@ def rep(django_user_model):
     user = django_user_model.objects.create_user(
         "ava", "ava@example.com", "pw-rep-123", first_name="Ava", last_name="Reyes"
     )
-    user.groups.add(Group.objects.get(name=SALES_REPS))
+    user.groups.add(Group.objects.get_or_create(name=SALES_REPS)[0])
     return SalesRep.objects.create(user=user, countries=["US", "CA"], capacity=40)
 
 
@@ -180,3 +180,29 @@ def run_concurrently(task, *, times: int) -> list:
     for thread in threads:
         thread.join()
     return results
+
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = __import__("pathlib").Path(__file__).resolve().parent.parent / "var" / "screenshots"
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    """Headless Debian chromium driven by Playwright (never a downloaded browser)."""
+    if not os.path.exists(CHROMIUM):
+        if REQUIRE_SERVICES:
+            pytest.fail(f"REQUIRE_SERVICES is set but {CHROMIUM} is missing (make browser installs it).")
+        pytest.skip(f"needs {CHROMIUM} (make browser installs it)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the test's own
+    # database calls are still synchronous.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield chromium
+        chromium.close()

@@ -68,7 +68,7 @@ def qualify_and_assign(*leads):
 @pytest.fixture
 def other_rep(django_user_model):
     user = django_user_model.objects.create_user("ben", "ben@example.com", "pw", first_name="Ben")
-    user.groups.add(Group.objects.get(name=SALES_REPS))
+    user.groups.add(Group.objects.get_or_create(name=SALES_REPS)[0])
     return SalesRep.objects.create(user=user)
 
 
