@@ -1,12 +1,12 @@
-"""Admin for sales ops: the book of accounts, people, events and reps,
-usable on millions of events (no N+1, no full COUNT(*) on large lists)."""
+"""Admin for sales ops: the book of accounts, people, events, reps and their
+routing, usable on millions of events (no N+1, no full COUNT(*) on large lists)."""
 
 import json
 from datetime import datetime, timedelta
 from functools import cached_property
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.postgres.forms import SimpleArrayField
 from django.core.paginator import Paginator
 from django.db import connection
@@ -22,12 +22,15 @@ from .models import (
     Account,
     Event,
     Person,
+    RoutingRule,
     SalesRep,
     StatusCause,
     StatusChange,
+    Team,
     Tier,
     country_code,
 )
+from .routing import assign_new_pqls, closed_refusal, deactivate_rep, hand_refusal, reassign_by_hand
 from .services import change_status
 
 LATEST_EVENTS_SHOWN = 20
@@ -130,8 +133,38 @@ class StatusChangeInline(admin.TabularInline):
         return super().get_queryset(request).select_related("changed_by")
 
 
+class AccountForm(forms.ModelForm):
+    class Meta:
+        model = Account
+        fields = [
+            "name", "domain", "external_id", "status", "owner", "industry", "country",
+            "employee_count", "plan", "traits", "signed_up_at", "trial_ends_at",
+        ]
+
+    def clean(self):
+        """An owner changed here is a hand assignment: refuse what
+        reassign_by_hand would, as a form error rather than after saving."""
+        cleaned = super().clean()
+        if self.instance.pk is None or "owner" not in self.changed_data:
+            return cleaned
+        problem = closed_refusal(self.instance.name, cleaned.get("status") or self.instance.status)
+        owner = cleaned.get("owner")
+        if problem is None and owner is not None:
+            problem = hand_refusal(
+                rep=owner,
+                active=owner.is_active and owner.user.is_active,
+                open_leads=Account.objects.open_leads().filter(owner=owner).count(),
+                capacity=owner.capacity,
+                incoming=1,
+            )
+        if problem:
+            self.add_error("owner", problem)
+        return cleaned
+
+
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
+    form = AccountForm
     list_display = [
         "name",
         "domain",
@@ -150,9 +183,12 @@ class AccountAdmin(admin.ModelAdmin):
     show_full_result_count = False
     date_hierarchy = "signed_up_at"
     autocomplete_fields = ["owner"]
-    readonly_fields = ["last_event_at", "created_at", "updated_at", "latest_events"]
+    readonly_fields = [
+        "assigned_at", "sla_due_at", "last_event_at", "created_at", "updated_at", "latest_events"
+    ]
     fieldsets = [
         (None, {"fields": ["name", "domain", "external_id", "status", "owner"]}),
+        ("Assignment", {"fields": ["assigned_at", "sla_due_at"]}),
         (
             "Fit",
             {"fields": ["industry", "country", "employee_count", "plan", "traits"]},
@@ -166,6 +202,7 @@ class AccountAdmin(admin.ModelAdmin):
     ]
     inlines = [PersonInline, StatusChangeInline]
     paginator = EstimatedCountPaginator
+    actions = ["route_by_the_rules"]
 
     @admin.display(description="latest events")
     def latest_events(self, account):
@@ -192,16 +229,22 @@ class AccountAdmin(admin.ModelAdmin):
             '<table><thead><tr><th>When</th><th>Event</th><th>Person</th><th>Properties</th>'
             "</tr></thead><tbody>{}</tbody></table>"
             '<p><a href="{}">All events of this account</a></p>',
-            rows or format_html("<tr><td colspan=4>No events yet.</td></tr>"),
+            rows or format_html("<tr><td colspan=4>{}</td></tr>", "No events yet."),
             link,
         )
 
     def save_model(self, request, obj, form, change):
-        """A status edited here goes through change_status, so it is recorded."""
-        if change and "status" in form.changed_data:
-            new_status = obj.status
+        """A status or owner edited here goes through change_status or
+        reassign_by_hand, so it is recorded (status first, then owner)."""
+        status_changed = change and "status" in form.changed_data
+        owner_changed = change and "owner" in form.changed_data
+        new_status, new_owner = obj.status, obj.owner
+        if status_changed:
             obj.status = form.initial["status"]
-            super().save_model(request, obj, form, change)
+        if owner_changed:
+            obj.owner_id = form.initial["owner"]
+        super().save_model(request, obj, form, change)
+        if status_changed:
             change_status(
                 account_id=obj.pk,
                 to_status=new_status,
@@ -209,9 +252,25 @@ class AccountAdmin(admin.ModelAdmin):
                 changed_by=request.user,
                 reason="Changed in the admin.",
             )
-            obj.refresh_from_db(fields=["status", "updated_at"])
-        else:
-            super().save_model(request, obj, form, change)
+        if owner_changed:
+            try:
+                reassign_by_hand([obj.pk], new_owner, changed_by=request.user)
+            except ValueError as refusal:  # the rep filled up since the form was checked
+                self.message_user(request, f"Owner not changed: {refusal}", messages.ERROR)
+        if status_changed or owner_changed:
+            obj.refresh_from_db(
+                fields=["status", "owner", "assigned_at", "sla_due_at", "updated_at"]
+            )
+
+    @admin.action(description="Route selected PQLs by the routing rules", permissions=["change"])
+    def route_by_the_rules(self, request, queryset):
+        selected = list(queryset.values_list("pk", flat=True))
+        routed = assign_new_pqls(selected)
+        self.message_user(
+            request,
+            f"{len(routed)} of {len(selected)} selected accounts went to a rep. Only PQLs "
+            "without an owner are routed; the others stay as they were.",
+        )
 
 
 @admin.register(Person)
@@ -269,7 +328,9 @@ class CountryCodeField(forms.CharField):
         return super().to_python(value).upper()
 
 
-class SalesRepForm(forms.ModelForm):
+class CoverageForm(forms.ModelForm):
+    """Countries, tiers and industries as comma-separated lists; empty means any."""
+
     countries = SimpleArrayField(
         CountryCodeField(max_length=2, validators=[country_code]),
         required=False,
@@ -286,6 +347,8 @@ class SalesRepForm(forms.ModelForm):
         help_text="Comma-separated industries, e.g. legal,accounting. Empty means any.",
     )
 
+
+class SalesRepForm(CoverageForm):
     class Meta:
         model = SalesRep
         fields = ["user", "is_active", "capacity", "countries", "tiers", "industries"]
@@ -299,6 +362,7 @@ class SalesRepAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
     search_fields = ["user__username", "user__first_name", "user__last_name", "user__email"]
     raw_id_fields = ["user"]
+    actions = ["deactivate_and_reassign"]
 
     def get_queryset(self, request):
         return (
@@ -312,6 +376,97 @@ class SalesRepAdmin(admin.ModelAdmin):
     @admin.display(description="open leads", ordering="open_lead_count")
     def open_leads(self, rep):
         return rep.open_lead_count
+
+    @admin.action(description="Deactivate and reassign their open leads", permissions=["change"])
+    def deactivate_and_reassign(self, request, queryset):
+        reps = list(queryset.select_related("user"))
+        moved = []
+        for rep in reps:
+            moved += deactivate_rep(rep, changed_by=request.user)
+        self.message_user(
+            request, f"{plural(len(reps), 'rep')} deactivated. " + reassigned_words(moved)
+        )
+
+    def save_model(self, request, obj, form, change):
+        """Unticking "active" deactivates the rep through deactivate_rep, so
+        their open leads are reassigned by the rules."""
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            moved = deactivate_rep(obj, changed_by=request.user)
+            super().save_model(request, obj, form, change)
+            self.message_user(request, f"{obj} deactivated. " + reassigned_words(moved))
+        else:
+            super().save_model(request, obj, form, change)
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def reassigned_words(account_ids: list[int]) -> str:
+    unassigned = Account.objects.filter(pk__in=account_ids, owner__isnull=True).count()
+    return (
+        f"{plural(len(account_ids) - unassigned, 'open lead')} went to other reps, "
+        f"{unassigned} to the unassigned queue."
+    )
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "member_count", "sla_hours"]
+    search_fields = ["name"]
+    filter_horizontal = ["members"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(member_count=Count("members", distinct=True))
+
+    @admin.display(description="members", ordering="member_count")
+    def member_count(self, team):
+        return team.member_count
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "members":
+            # A rep is shown by its user's name: one query, not one per rep.
+            kwargs["queryset"] = SalesRep.objects.select_related("user")
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+class RoutingRuleForm(CoverageForm):
+    class Meta:
+        model = RoutingRule
+        fields = ["position", "name", "is_active", "countries", "tiers", "industries", "team"]
+
+
+def any_if_empty(values) -> str:
+    return ", ".join(values) if values else "any"
+
+
+@admin.register(RoutingRule)
+class RoutingRuleAdmin(admin.ModelAdmin):
+    """Where new PQLs go; the first active rule by position that matches wins."""
+
+    form = RoutingRuleForm
+    list_display = [
+        "position", "name", "rule_countries", "rule_tiers", "rule_industries", "team", "is_active"
+    ]
+    list_display_links = ["name"]
+    list_editable = ["position", "is_active"]
+    list_select_related = ["team"]
+    list_filter = ["is_active", "team"]
+    search_fields = ["name"]
+    autocomplete_fields = ["team"]
+    ordering = ["position", "id"]
+
+    @admin.display(description="countries")
+    def rule_countries(self, rule):
+        return any_if_empty(rule.countries)
+
+    @admin.display(description="tiers")
+    def rule_tiers(self, rule):
+        return any_if_empty(rule.tiers)
+
+    @admin.display(description="industries")
+    def rule_industries(self, rule):
+        return any_if_empty(rule.industries)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -4,7 +4,8 @@ histories shaped after the DOMAIN cases, reproducible from a seed.
 `make run` fills an empty database with it, and the same code measures how
 fast a million events go in (`manage.py seed_demo --events 1000000`).
 Generation is pure (plain tuples in column order, ids handed in); seed_demo
-adds the database side: reps, id reservation and bulk insertion.
+adds the database side: reps, their teams and routing rules, id reservation
+and bulk insertion.
 """
 
 import json
@@ -28,9 +29,11 @@ from .models import (
     LeadStatus,
     Person,
     Plan,
+    RoutingRule,
     SalesRep,
     StatusCause,
     StatusChange,
+    Team,
     Tier,
 )
 
@@ -299,6 +302,8 @@ REP_TERRITORIES = (
     ((), (), ()),
 )
 REP_EMAIL_DOMAIN = "sales.pqlsite.example"
+# Routing for the demo: a team and a rule per territory, in this order.
+DEMO_TEAMS = (("North America", NA), ("EMEA", EMEA), ("APAC", APAC), ("Rest of the world", ()))
 
 
 def tier_for(employee_count: int) -> str:
@@ -998,6 +1003,28 @@ def _create_reps(*, count: int, seed: int) -> list[RepCoverage]:
 
 
 @transaction.atomic
+def ensure_routing() -> int:
+    """A team and a routing rule per demo territory, holding the active reps
+    who cover it, unless routing rules exist already; so new PQLs in the demo
+    go somewhere. A territory without reps gets none. Returns the rules created."""
+    if RoutingRule.objects.exists():
+        return 0
+    reps = list(SalesRep.objects.filter(is_active=True).order_by("pk").values_list("pk", "countries"))
+    created = 0
+    for position, (name, countries) in enumerate(DEMO_TEAMS, start=1):
+        members = [pk for pk, covered in reps if tuple(covered or ()) == countries]
+        if not members:
+            continue
+        team, _ = Team.objects.get_or_create(name=name)
+        team.members.add(*members)
+        RoutingRule.objects.create(
+            position=position * 10, name=name, countries=list(countries), team=team
+        )
+        created += 1
+    return created
+
+
+@transaction.atomic
 def seed_demo(
     *,
     accounts: int,
@@ -1012,6 +1039,7 @@ def seed_demo(
     leaves nothing behind. `on_progress(n)` is told each time n more
     accounts are in."""
     coverage, reps_created = ensure_reps(count=reps, seed=seed)
+    ensure_routing()
     chunks = generate_demo(
         accounts=accounts,
         days=days,

@@ -45,8 +45,9 @@ def queue_for(rep: SalesRep, *, status: str | None = None, tier: str | None = No
 
 
 def unassigned_queue(*, status: str | None = None, tier: str | None = None):
-    """PQLs no rule or team could take: managers assign them by hand."""
-    accounts = Account.objects.filter(owner__isnull=True, status=LeadStatus.PQL)
+    """Open leads nobody holds (no rule matched, the team was full, or their
+    rep left): managers assign them by hand."""
+    accounts = Account.objects.open_leads().filter(owner__isnull=True)
     return by_priority(filtered(accounts, status=status, tier=tier))
 
 

@@ -1,6 +1,6 @@
 """Rescore accounts under the active definition: gather facts in SQL, evaluate
-them with the pure engine, write changed results in bulk and move lead
-statuses between signed up and PQL.
+them with the pure engine, write changed results in bulk, move lead
+statuses between signed up and PQL and route new PQLs to reps.
 
 One account or all of them take the same path: the facts of every account in
 scope come from a few queries at once, then results are stored in chunks so
@@ -20,6 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from leads.models import LeadStatus, StatusCause
+from leads.routing import assign_new_pqls
 from leads.services import move_accounts
 
 from .engine import AccountFacts, Result, Scorecard, evaluate, explain
@@ -215,7 +216,13 @@ def apply_chunk(card: Scorecard, facts: list[AccountFacts], book: Book, *, now: 
             only_if=Q(score__qualifies=False),
             reasons=dict.fromkeys(dropping, f"No longer qualifies under {card.name}."),
         )
-    return Outcome(scored=len(encoded), changed=len(applied), statuses_changed=len(moved) + len(dropped))
+        # New PQLs go to a rep in the same transaction: none is seen unrouted.
+        assigned = assign_new_pqls(moved)
+    return Outcome(
+        scored=len(encoded),
+        changed=len(applied),
+        statuses_changed=len(moved) + len(dropped) + len(assigned),
+    )
 
 
 def rescore_book(

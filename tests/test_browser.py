@@ -4,9 +4,9 @@ mark it contacted and see the new status. Screenshots go to var/screenshots/."""
 from datetime import timedelta
 
 import pytest
+from conftest import SCREENSHOTS
 from django.utils import timezone
 
-from conftest import SCREENSHOTS
 from leads.models import Account, Event, LeadStatus
 from leads.services import Assignment, assign_accounts
 from scoring.definitions import create_definition

@@ -1,0 +1,390 @@
+"""Who gets a new PQL: ordered routing rules name a team, and the team's rep
+with the fewest open leads (and room for one more) gets it.
+
+The planning is pure (plain values in, assignments out); the services around
+it read and lock what it needs and record the result through assign_accounts.
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from itertools import count
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Max, Q
+from django.utils import timezone
+
+from .models import (
+    OPEN_LEAD_STATUSES,
+    Account,
+    LeadStatus,
+    RoutingRule,
+    SalesRep,
+    StatusCause,
+    Team,
+    Tier,
+)
+from .services import Assignment, assign_accounts
+
+# The tier of an account scoring has not sized yet.
+DEFAULT_TIER = Tier.SMALL.value
+
+
+@dataclass(frozen=True)
+class LeadToRoute:
+    account_id: int
+    country: str
+    industry: str
+    tier: str
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """An active routing rule with its team, as planning needs it. Countries
+    are kept upper case and industries lower case, so matching ignores how a
+    manager typed them."""
+
+    id: int
+    name: str
+    countries: tuple[str, ...]
+    tiers: tuple[str, ...]
+    industries: tuple[str, ...]
+    team_id: int
+    team_name: str
+    member_rep_ids: tuple[int, ...]
+    sla_hours: int
+
+    def __post_init__(self):
+        normalise = {
+            "countries": str.upper,
+            "tiers": str.lower,
+            "industries": str.lower,
+        }
+        for name, case in normalise.items():
+            values = tuple(case(value.strip()) for value in getattr(self, name) if value.strip())
+            object.__setattr__(self, name, values)
+        object.__setattr__(self, "member_rep_ids", tuple(self.member_rep_ids))
+
+    def matches(self, lead: LeadToRoute) -> bool:
+        return (
+            (not self.countries or lead.country.strip().upper() in self.countries)
+            and (not self.tiers or lead.tier in self.tiers)
+            and (not self.industries or lead.industry.strip().lower() in self.industries)
+        )
+
+
+@dataclass(frozen=True)
+class RepLoad:
+    """How busy a rep is: open leads now, capacity and their latest assignment."""
+
+    rep_id: int
+    open_leads: int
+    capacity: int
+    active: bool
+    last_assigned_at: datetime | None
+    # What the rep covers within their teams; empty means any.
+    countries: tuple[str, ...] = ()
+    tiers: tuple[str, ...] = ()
+    industries: tuple[str, ...] = ()
+
+    @property
+    def has_room(self) -> bool:
+        return self.active and self.open_leads < self.capacity
+
+    def covers(self, lead: LeadToRoute) -> bool:
+        return (
+            (not self.countries or lead.country.upper() in {c.upper() for c in self.countries})
+            and (not self.tiers or lead.tier in self.tiers)
+            and (not self.industries or lead.industry.lower() in {i.lower() for i in self.industries})
+        )
+
+
+def first_matching_rule(lead: LeadToRoute, rules: Sequence[RuleSpec]) -> RuleSpec | None:
+    """Rules are in order; the first that matches wins."""
+    return next((rule for rule in rules if rule.matches(lead)), None)
+
+
+def fairness_key(load: RepLoad, picked: int = -1) -> tuple:
+    # Fewest open leads first; then whoever waited longest for a lead (never
+    # assigned comes first); within a batch, where every pick has the same
+    # time, whoever was picked earlier; the rep id makes it deterministic.
+    return (
+        load.open_leads,
+        load.last_assigned_at is not None,
+        load.last_assigned_at or datetime.min.replace(tzinfo=UTC),
+        picked,
+        load.rep_id,
+    )
+
+
+def plan_assignments(
+    leads: Iterable[LeadToRoute],
+    rules: Sequence[RuleSpec],
+    loads: Iterable[RepLoad],
+    *,
+    now: datetime,
+) -> dict[int, Assignment]:
+    """Decide who gets each lead, in order. Each pick counts against the
+    rep's load at once, so a batch spreads across the team and never puts a
+    rep over capacity. A lead nobody can take gets rep_id None and says why.
+    """
+    loads_by_rep = {load.rep_id: load for load in loads}
+    picks: dict[int, int] = {}  # rep id -> when in this batch they last got a lead
+    sequence = count()
+    plan = {}
+    for lead in leads:
+        rule = first_matching_rule(lead, rules)
+        if rule is None:
+            plan[lead.account_id] = Assignment(
+                rep_id=None,
+                reason=(
+                    f"No routing rule matches (country={lead.country or '-'}, "
+                    f"tier={lead.tier}, industry={lead.industry or '-'})"
+                ),
+            )
+            continue
+        team = [loads_by_rep[rep_id] for rep_id in rule.member_rep_ids if rep_id in loads_by_rep]
+        with_room = [load for load in team if load.has_room and load.covers(lead)]
+        if not with_room:
+            if not any(load.active for load in team):
+                why = f"Team '{rule.team_name}' has no active reps"
+            elif not any(load.active and load.covers(lead) for load in team):
+                why = f"No rep of team '{rule.team_name}' covers this account"
+            else:
+                why = f"Team '{rule.team_name}' is at capacity"
+            plan[lead.account_id] = Assignment(rep_id=None, reason=f"{why} (rule '{rule.name}')")
+            continue
+        chosen = min(with_room, key=lambda load: fairness_key(load, picks.get(load.rep_id, -1)))
+        loads_by_rep[chosen.rep_id] = replace(
+            chosen, open_leads=chosen.open_leads + 1, last_assigned_at=now
+        )
+        picks[chosen.rep_id] = next(sequence)
+        plan[lead.account_id] = Assignment(
+            rep_id=chosen.rep_id,
+            reason=f"Routed by rule '{rule.name}' to team '{rule.team_name}'",
+            sla_due_at=now + timedelta(hours=rule.sla_hours),
+        )
+    return plan
+
+
+# The database side.
+
+
+def active_rules() -> list[RuleSpec]:
+    """The active rules in order, with their teams' members (two queries)."""
+    rules = list(
+        RoutingRule.objects.filter(is_active=True).select_related("team").order_by("position", "id")
+    )
+    members: dict[int, list[int]] = {}
+    memberships = Team.members.through.objects.filter(
+        team_id__in={rule.team_id for rule in rules}
+    ).order_by("salesrep_id")
+    for team_id, rep_id in memberships.values_list("team_id", "salesrep_id"):
+        members.setdefault(team_id, []).append(rep_id)
+    return [
+        RuleSpec(
+            id=rule.pk,
+            name=rule.name,
+            countries=rule.countries or [],
+            tiers=rule.tiers or [],
+            industries=rule.industries or [],
+            team_id=rule.team_id,
+            team_name=rule.team.name,
+            member_rep_ids=members.get(rule.team_id, ()),
+            sla_hours=rule.team.sla_hours,
+        )
+        for rule in rules
+    ]
+
+
+def locked_loads(rep_ids: Iterable[int]) -> list[RepLoad]:
+    """Lock the reps' rows (in id order, so workers never deadlock on them),
+    then count their open leads. Whoever assigns to these reps takes the same
+    locks first, so the counts stay true until this transaction ends."""
+    rep_ids = sorted(set(rep_ids))
+    if not rep_ids:
+        return []
+    reps = list(
+        SalesRep.objects.select_for_update(of=("self",))
+        .filter(pk__in=rep_ids)
+        .order_by("pk")
+        .values_list("pk", "capacity", "is_active", "user__is_active", "countries", "tiers", "industries")
+    )
+    counts = {
+        row["owner_id"]: row
+        for row in Account.objects.filter(owner_id__in=rep_ids)
+        .order_by()
+        .values("owner_id")
+        .annotate(
+            open_leads=Count("pk", filter=Q(status__in=OPEN_LEAD_STATUSES)),
+            last_assigned_at=Max("assigned_at"),
+        )
+    }
+    return [
+        RepLoad(
+            rep_id=rep_id,
+            open_leads=counts.get(rep_id, {}).get("open_leads", 0),
+            capacity=capacity,
+            # A rep whose user can no longer sign in could not work the lead.
+            active=is_active and user_is_active,
+            last_assigned_at=counts.get(rep_id, {}).get("last_assigned_at"),
+            countries=tuple(countries or ()),
+            tiers=tuple(tiers or ()),
+            industries=tuple(industries or ()),
+        )
+        for rep_id, capacity, is_active, user_is_active, countries, tiers, industries in reps
+    ]
+
+
+def leads_to_route(accounts) -> list[LeadToRoute]:
+    """Lock the accounts (a worker that assigned one first has committed by
+    the time we read it) and read what the rules match on. The tier is
+    scoring's, through the account's score; unscored accounts count as small."""
+    rows = (
+        accounts.select_for_update(of=("self",))
+        .order_by("pk")
+        .values_list("pk", "country", "industry", "score__tier")
+    )
+    return [
+        LeadToRoute(
+            account_id=pk, country=(country or "").upper(), industry=industry or "", tier=tier or DEFAULT_TIER
+        )
+        for pk, country, industry, tier in rows
+    ]
+
+
+def route(
+    leads: list[LeadToRoute], *, exclude_rep_id: int | None = None, now: datetime
+) -> dict[int, Assignment]:
+    """Plan the leads under the active rules, with the reps they could go to locked."""
+    if not leads:
+        return {}
+    rules = active_rules()
+    if exclude_rep_id is not None:
+        rules = [
+            replace(rule, member_rep_ids=tuple(r for r in rule.member_rep_ids if r != exclude_rep_id))
+            for rule in rules
+        ]
+    matched = {first_matching_rule(lead, rules) for lead in leads} - {None}
+    rep_ids = {rep_id for rule in matched for rep_id in rule.member_rep_ids}
+    if exclude_rep_id is not None:
+        # Locked with the others, in id order: taking it alone later could
+        # deadlock with a worker routing to it.
+        rep_ids.add(exclude_rep_id)
+    loads = [load for load in locked_loads(rep_ids) if load.rep_id != exclude_rep_id]
+    return plan_assignments(leads, rules, loads, now=now)
+
+
+def assign_new_pqls(account_ids: Iterable[int]) -> list[int]:
+    """Route the PQLs among these accounts that nobody holds yet, in the
+    caller's transaction. Those no rep can take stay in the unassigned queue
+    (PQL, no owner). Returns the ids that got a rep."""
+    ids = list(account_ids)
+    if not ids:
+        return []  # no savepoint either: rescoring calls this for every chunk
+    with transaction.atomic():
+        leads = leads_to_route(
+            Account.objects.filter(pk__in=ids, status=LeadStatus.PQL, owner__isnull=True)
+        )
+        plan = route(leads, now=timezone.now())
+        assignments = {
+            account_id: assignment for account_id, assignment in plan.items() if assignment.rep_id
+        }
+        if not assignments:
+            return []
+        return assign_accounts(assignments=assignments, cause=StatusCause.ROUTING)
+
+
+def reroute_open_leads(rep: SalesRep, *, changed_by=None, deactivate: bool) -> list[int]:
+    leads = leads_to_route(Account.objects.filter(owner=rep, status__in=OPEN_LEAD_STATUSES))
+    now = timezone.now()
+    plan = route(leads, exclude_rep_id=rep.pk, now=now)
+    if deactivate:
+        SalesRep.objects.filter(pk=rep.pk).update(is_active=False)
+        rep.is_active = False
+    if not plan:
+        return []
+    assignments = {
+        account_id: replace(assignment, reason=f"Reassigned from {rep}: {assignment.reason}")
+        for account_id, assignment in plan.items()
+    }
+    return assign_accounts(assignments=assignments, cause=StatusCause.ROUTING, changed_by=changed_by)
+
+
+@transaction.atomic
+def reassign_open_leads(rep: SalesRep, *, changed_by=None) -> list[int]:
+    """Route a rep's open leads (PQL, assigned, contacted) again, to anyone
+    but them; a lead no other rep can take goes to the unassigned queue.
+    Closed leads (converted, disqualified) stay theirs. Returns the ids that
+    changed hands."""
+    return reroute_open_leads(rep, changed_by=changed_by, deactivate=False)
+
+
+@transaction.atomic
+def deactivate_rep(rep: SalesRep, *, changed_by=None) -> list[int]:
+    """Make a rep inactive (no new leads) and reassign their open leads by the rules."""
+    return reroute_open_leads(rep, changed_by=changed_by, deactivate=True)
+
+
+def hand_refusal(
+    *, rep: SalesRep | str, active: bool, open_leads: int, capacity: int, incoming: int
+) -> str | None:
+    """Why a rep cannot take `incoming` more leads by hand, or None."""
+    if not active:
+        return f"{rep} is inactive and takes no leads."
+    room = max(capacity - open_leads, 0)
+    if not room and incoming:
+        return f"{rep} is at capacity: {open_leads} of {capacity} open leads."
+    if incoming > room:
+        return f"{rep} has room for {room} more open leads, not {incoming}."
+    return None
+
+
+def closed_refusal(name: str, status: str) -> str | None:
+    if status in OPEN_LEAD_STATUSES:
+        return None
+    return (
+        f"{name} is {LeadStatus(status).label.lower()}: only open leads "
+        "(PQL, assigned, contacted) change hands."
+    )
+
+
+@transaction.atomic
+def reassign_by_hand(account_ids: Iterable[int], rep: SalesRep | None, *, changed_by) -> list[int]:
+    """A manager gives open leads to a rep, or back to the unassigned queue
+    with rep None. Refuses a rep who is inactive or has no room for them, and
+    accounts that are not open leads, with a ValueError that says why.
+    Returns the ids that changed hands."""
+    # Accounts before reps, in the order routing locks them: the two never deadlock.
+    accounts = list(
+        Account.objects.select_for_update()
+        .filter(pk__in=set(account_ids))
+        .order_by("pk")
+        .values_list("pk", "name", "status", "owner_id")
+    )
+    for _, name, status, _ in accounts:
+        if problem := closed_refusal(name, status):
+            raise ValueError(problem)
+    who = changed_by or "a manager"
+    if rep is None:
+        assignments = {pk: Assignment(rep_id=None, reason=f"Unassigned by {who}") for pk, *_ in accounts}
+        return assign_accounts(assignments=assignments, cause=StatusCause.USER, changed_by=changed_by)
+    loads = locked_loads([rep.pk])
+    if not loads:
+        raise ValueError(f"{rep} no longer exists.")
+    problem = hand_refusal(
+        rep=rep,
+        active=loads[0].active,
+        open_leads=loads[0].open_leads,
+        capacity=loads[0].capacity,
+        incoming=sum(1 for *_, owner_id in accounts if owner_id != rep.pk),
+    )
+    if problem:
+        raise ValueError(problem)
+    due = timezone.now() + timedelta(hours=settings.DEFAULT_SLA_HOURS)
+    assignments = {
+        pk: Assignment(rep_id=rep.pk, reason=f"Reassigned by {who}", sla_due_at=due)
+        for pk, *_ in accounts
+    }
+    return assign_accounts(assignments=assignments, cause=StatusCause.USER, changed_by=changed_by)
