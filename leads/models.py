@@ -193,6 +193,8 @@ class Event(models.Model):
             models.Index(fields=["occurred_at"], name="event_time"),
             # The admin's exact search by event name, newest first, and its count.
             models.Index(fields=["name", "occurred_at"], name="event_name_time"),
+            # An account's timeline, newest first, one page at a time.
+            models.Index(fields=["account", "-occurred_at"], name="event_account_timeline"),
         ]
 
     def __str__(self):

@@ -5,7 +5,7 @@ number of queries, whatever the queue's length."""
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Case, Count, F, IntegerField, Q, Value, When
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from .models import (
@@ -16,25 +16,17 @@ from .models import (
     Note,
     SalesRep,
     StatusChange,
-    Tier,
-)
-
-TIER_RANK = Case(
-    When(score__tier=Tier.LARGE, then=Value(3)),
-    When(score__tier=Tier.MID, then=Value(2)),
-    default=Value(1),
-    output_field=IntegerField(),
 )
 
 
-def by_priority(accounts):
-    """Hand-raisers first, then larger tier, then higher score, then longest waiting."""
+def by_priority(accounts, *, scored_only: bool = False):
+    """Hand-raisers first, then larger tier, then higher score (all three in
+    scoring's indexed priority), then longest waiting. Accounts not scored
+    yet come last; with scored_only there are none, and the order matches
+    the priority index exactly."""
+    priority = F("score__priority").desc() if scored_only else F("score__priority").desc(nulls_last=True)
     return accounts.select_related("score", "owner__user").order_by(
-        F("score__triggered").desc(nulls_last=True),
-        TIER_RANK.desc(),
-        F("score__score").desc(nulls_last=True),
-        F("assigned_at").asc(nulls_last=True),
-        "pk",
+        priority, F("assigned_at").asc(nulls_last=True), "pk"
     )
 
 
@@ -46,9 +38,21 @@ def queue_for(rep: SalesRep, *, status: str | None = None, tier: str | None = No
 
 def unassigned_queue(*, status: str | None = None, tier: str | None = None):
     """Open leads nobody holds (no rule matched, the team was full, or their
-    rep left): managers assign them by hand."""
+    rep left): managers assign them by hand.
+
+    Only scored accounts (every account is, after a rescore): the inner join
+    lets PostgreSQL walk the priority index instead of sorting every
+    unassigned lead on each page view.
+    """
+    accounts = Account.objects.open_leads().filter(owner__isnull=True, score__priority__isnull=False)
+    return by_priority(filtered(accounts, status=status, tier=tier), scored_only=True)
+
+
+def unassigned_count(*, tier: str | None = None) -> int:
+    """How many leads the unassigned queue holds, counted on the account
+    index alone (the score join adds nothing to the count but its cost)."""
     accounts = Account.objects.open_leads().filter(owner__isnull=True)
-    return by_priority(filtered(accounts, status=status, tier=tier))
+    return (accounts.filter(score__tier=tier) if tier else accounts).count()
 
 
 def filtered(accounts, *, status=None, tier=None):

@@ -137,7 +137,9 @@ def team(request):
     filters = QueueFilterForm(request.GET or None)
     chosen = filters.cleaned_data if filters.is_valid() else {}
     unassigned = selectors.unassigned_queue(tier=chosen.get("tier"))
-    page = Paginator(unassigned, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    paginator = Paginator(unassigned, QUEUE_PAGE_SIZE)
+    paginator.count = selectors.unassigned_count(tier=chosen.get("tier"))  # the cheaper count
+    page = paginator.get_page(request.GET.get("page"))
     return render(
         request,
         "leads/team.html",

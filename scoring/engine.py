@@ -232,6 +232,10 @@ class AccountFacts:
         return lookup(self.attributes, name)
 
 
+TIER_RANK = {Tier.SMALL: 1, Tier.MID: 2, Tier.LARGE: 3}
+SCORE_SPAN = 10_000_000  # scores from -5,000,000 to 4,999,999 keep their order
+
+
 @dataclass
 class Result:
     """One account's outcome. `explanation` is compact (ids and observed
@@ -244,6 +248,13 @@ class Result:
     qualifies: bool
     triggered: bool
     explanation: dict
+
+    @property
+    def priority(self) -> int:
+        """Who to call first, as one sortable number: hand-raisers, then
+        larger tiers, then higher scores."""
+        score = min(max(self.score + SCORE_SPAN // 2, 0), SCORE_SPAN - 1)
+        return ((4 if self.triggered else 0) + TIER_RANK.get(self.tier, 1)) * SCORE_SPAN + score
 
 
 def evaluate(card: Scorecard, facts: AccountFacts) -> Result:

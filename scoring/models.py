@@ -256,11 +256,17 @@ class AccountScore(models.Model):
     explanation = models.JSONField(default=dict)
     digest = models.CharField(max_length=40, help_text="Hash of the result, to skip unchanged writes.")
     computed_at = models.DateTimeField()
+    priority = models.BigIntegerField(
+        default=0,
+        help_text="Queue order in one number: hand-raised, then tier, then score (higher first).",
+    )
 
     class Meta:
         indexes = [
             models.Index(fields=["qualifies", "tier"], name="score_qualifies_tier"),
             models.Index(fields=["score"], name="score_score"),
+            # The unassigned queue walks it highest first (leads.selectors).
+            models.Index(fields=["-priority"], name="score_priority"),
         ]
 
     def __str__(self):

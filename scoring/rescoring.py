@@ -41,6 +41,7 @@ RESULT_COLUMNS = [
     "explanation",
     "digest",
     "computed_at",
+    "priority",
 ]
 
 
@@ -115,6 +116,7 @@ def write_results(encoded: list[Encoded], *, definition_id, computed_at: datetim
             item.explanation,
             item.digest,
             computed_at,
+            item.result.priority,
         )
         for item in encoded
     ]
@@ -153,10 +155,10 @@ def upsert_by_values(cursor, rows, *, table, columns, upsert) -> set[int]:
     """A multi-row INSERT: fewest round trips for one account or a few."""
     adapt = connection.ops.adapt_datetimefield_value
     json_placeholder = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
-    row_placeholder = "(" + ", ".join(["%s"] * 7 + [json_placeholder, "%s", "%s"]) + ")"
+    row_placeholder = "(" + ", ".join(["%s"] * 7 + [json_placeholder, "%s", "%s", "%s"]) + ")"
     applied = set()
     for start in range(0, len(rows), UPSERT_BATCH):
-        batch = [(*row[:-1], adapt(row[-1])) for row in rows[start : start + UPSERT_BATCH]]
+        batch = [(*row[:-2], adapt(row[-2]), row[-1]) for row in rows[start : start + UPSERT_BATCH]]
         placeholders = ", ".join([row_placeholder] * len(batch))
         cursor.execute(
             f"INSERT INTO {table} ({columns}) VALUES {placeholders} {upsert}",  # noqa: S608

@@ -167,3 +167,23 @@ def test_scorecard_lists_each_measure_once():
         milestones=(MilestoneRule(id=1, label="invite", measure=INVITES),),
     )
     assert scorecard.measures == {INVITES, windowed}
+
+
+def test_priority_orders_hand_raisers_then_tier_then_score():
+    from scoring.engine import Result
+
+    def priority(score, tier="small", triggered=False):
+        return Result(1, score, None, tier, True, triggered, {}).priority
+
+    ordered = [
+        priority(5, "small", triggered=True),
+        priority(500, "large"),
+        priority(-20, "large"),
+        priority(90, "mid"),
+        priority(80, "small"),
+        priority(-80, "small"),
+    ]
+    assert ordered == sorted(ordered, reverse=True)
+    # Scores beyond five million either way keep their tier's place, clamped.
+    assert priority(10**9) == priority(4_999_999) < priority(0, "mid")
+    assert priority(-(10**9)) == priority(-5_000_000) > priority(0, "small") - 10**7

@@ -1,0 +1,112 @@
+"""Benchmark: server time of the queue, account and team pages on a large book.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
+        .venv/bin/python bench/pages.py --accounts 100000 --events 5000000
+
+Requests go through Django's full stack in process (middleware, sessions,
+templates, every query), without a network in between. Last line:
+queue_p95_ms=A account_p95_ms=B team_p95_ms=C queries_per_page=Q
+"""
+
+import argparse
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from database import percentile, use_benchmark_database
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--accounts", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=5_000_000)
+    parser.add_argument("--requests", type=int, default=60, help="requests per page")
+    args = parser.parse_args()
+
+    os.environ.setdefault("ALLOWED_HOSTS", "testserver")
+    use_benchmark_database(accounts=args.accounts, events=args.events)
+
+    from django.conf import settings
+    from django.db import connection
+    from django.db.models import Count
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from leads.demo import ensure_routing
+    from leads.models import Account, LeadStatus, SalesRep
+    from leads.routing import assign_new_pqls
+    from scoring.models import AccountScore
+    from scoring.rescoring import rescore_all
+    from scoring.starter import ensure_starter_definition
+
+    settings.STORAGES["staticfiles"] = {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+    }
+    ensure_starter_definition()
+    ensure_routing()
+    if not AccountScore.objects.exists():
+        rescore_all(reason="benchmark set-up")
+    waiting = Account.objects.filter(status=LeadStatus.PQL, owner__isnull=True).values_list("pk", flat=True)
+    assign_new_pqls(list(waiting))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")  # as autovacuum would after the set-up's writes
+
+    busiest_rep = (
+        SalesRep.objects.annotate(n=Count("accounts")).order_by("-n").select_related("user").first()
+    )
+    rep_accounts = list(
+        Account.objects.filter(owner=busiest_rep).annotate(n=Count("events")).order_by("-n").values_list("pk", flat=True)
+    )
+    manager = manager_user()
+    rep_client, manager_client = Client(), Client()
+    rep_client.force_login(busiest_rep.user)
+    manager_client.force_login(manager)
+
+    rng = random.Random(3)
+    pages = {
+        "queue": lambda: rep_client.get("/queue/"),
+        "account": lambda: rep_client.get(f"/accounts/{rng.choice(rep_accounts[:20])}/"),
+        "team": lambda: manager_client.get("/team/"),
+    }
+    timings, queries = {}, {}
+    for name, fetch in pages.items():
+        assert fetch().status_code == 200, name  # warm up
+        timings[name] = []
+        for _ in range(args.requests):
+            with CaptureQueriesContext(connection) as captured:
+                started = time.perf_counter()
+                response = fetch()
+                timings[name].append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200, name
+            queries[name] = max(queries.get(name, 0), len(captured.captured_queries))
+
+    print(
+        f"rep={busiest_rep} accounts_owned={len(rep_accounts)} "
+        + " ".join(f"{name}_p50_ms={percentile(t, 0.5):.1f}" for name, t in timings.items())
+        + " "
+        + " ".join(f"{name}_queries={n}" for name, n in queries.items()),
+        file=sys.stderr,
+    )
+    print(
+        f"queue_p95_ms={percentile(timings['queue'], 0.95):.1f} "
+        f"account_p95_ms={percentile(timings['account'], 0.95):.1f} "
+        f"team_p95_ms={percentile(timings['team'], 0.95):.1f} "
+        f"queries_per_page={max(queries.values())}"
+    )
+
+
+def manager_user():
+    from django.contrib.auth import get_user_model
+
+    user, _ = get_user_model().objects.get_or_create(
+        username="bench-manager", defaults={"is_superuser": True, "is_staff": True}
+    )
+    return user
+
+
+if __name__ == "__main__":
+    main()
