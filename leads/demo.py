@@ -385,7 +385,7 @@ EVENT_COLUMNS = (
 )  # fmt: skip
 STATUS_CHANGE_COLUMNS = (
     "account", "from_status", "to_status", "changed_at", "cause", "changed_by", "reason",
-    "details",
+    "details", "owner",
 )  # fmt: skip
 
 
@@ -853,6 +853,7 @@ def _history(
             None,
             "Qualified on product usage",
             json.dumps({"trigger": trigger_name}),
+            None,
         ),
         (
             account_id,
@@ -863,6 +864,7 @@ def _history(
             None,
             "Matched the rep's territory",
             json.dumps({"rep_id": rep.rep_id}),
+            rep.rep_id,
         ),
         (
             account_id,
@@ -873,6 +875,7 @@ def _history(
             rep.user_id,
             rng.choice(CONTACTED_REASONS),
             none,
+            rep.rep_id,
         ),
     ]
     if status != LeadStatus.CONTACTED.value:
@@ -890,6 +893,7 @@ def _history(
                 rep.user_id,
                 rng.choice(reasons),
                 none,
+                rep.rep_id,
             )
         )
     return changes

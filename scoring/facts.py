@@ -104,11 +104,17 @@ def start_counting(measures, *, events_in_scope: Q, now: datetime, many: bool) -
 
     def count():
         try:
-            future.set_result(event_counts(measures, events_in_scope=events_in_scope, now=now))
+            outcome = event_counts(measures, events_in_scope=events_in_scope, now=now)
         except BaseException as error:
-            future.set_exception(error)
+            outcome = error
         finally:
+            # Closed before the result is handed over, so no caller (or test
+            # database teardown) ever sees this connection still open.
             connections.close_all()
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
 
     threading.Thread(target=count, name="event-counts", daemon=True).start()
     return future

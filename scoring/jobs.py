@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from redis.exceptions import RedisError
 from rq import Retry
+from rq.job import JobStatus
 
 from . import rescoring
 
@@ -50,8 +51,9 @@ def enqueue(func, *args, description: str):
     job = queue.enqueue(
         func, *args, retry=RETRY, result_ttl=0, failure_ttl=7 * 24 * 3600, description=description
     )
-    if not queue.is_async and job.is_failed:
-        # Synchronous mode swallows the job's error; say it loudly instead.
+    # Synchronous mode swallows the job's error; say it loudly instead. (A
+    # finished job is gone already, result_ttl=0: read the status it ended in.)
+    if not queue.is_async and job.get_status(refresh=False) == JobStatus.FAILED:
         log.error("%s failed: %s", description, job.latest_result().exc_string)
     return job
 

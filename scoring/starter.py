@@ -36,10 +36,10 @@ CRITERIA = [
 ]
 
 MILESTONES = [
-    dict(label="Invited a teammate", event_name="invite_sent"),
-    dict(label="Created a channel", event_name="channel_created"),
-    dict(label="Uploaded a file", event_name="file_uploaded"),
-    dict(label="Sent 10 messages", event_name="message_sent", min_count=10),
+    dict(label="Invited 3 teammates", event_name="invite_sent", min_count=3),
+    dict(label="Created 3 channels", event_name="channel_created", min_count=3),
+    dict(label="Uploaded 5 files", event_name="file_uploaded", min_count=5),
+    dict(label="Sent 100 messages", event_name="message_sent", min_count=100),
 ]
 
 
@@ -52,7 +52,7 @@ def ensure_starter_definition(*, activate_if_none: bool = True) -> Definition:
     return create_definition(
         name=STARTER_NAME,
         description="Hand-raising triggers, usage points, fit adjustments and activation milestones.",
-        score_threshold=50,
+        score_threshold=60,
         is_active=activate_if_none and not Definition.objects.active().exists(),
         criteria=CRITERIA,
         milestones=MILESTONES,

@@ -21,15 +21,27 @@ def run_worker():
 
 
 def test_inline_mode_rescores_right_after_commit(
-    inline_queues, ten_logins, account, make_event, django_capture_on_commit_callbacks
+    inline_queues, ten_logins, account, make_event, django_capture_on_commit_callbacks, caplog
 ):
-    with django_capture_on_commit_callbacks(execute=True):
+    with caplog.at_level(logging.ERROR), django_capture_on_commit_callbacks(execute=True):
         for _ in range(10):
             make_event("login")
         jobs.request_rescore([account.pk])
+        jobs.request_full_rescore("test")
 
     account.refresh_from_db()
     assert account.status == LeadStatus.PQL
+    assert not caplog.records, caplog.text
+
+
+def test_inline_mode_reports_a_failing_job(
+    inline_queues, ten_logins, account, monkeypatch, django_capture_on_commit_callbacks, caplog
+):
+    monkeypatch.setattr(rescoring, "rescore_accounts", lambda ids: 1 / 0)
+    with caplog.at_level(logging.ERROR), django_capture_on_commit_callbacks(execute=True):
+        jobs.request_rescore([account.pk])
+    assert "Rescore 1 account(s) failed" in caplog.text
+    assert "ZeroDivisionError" in caplog.text
 
 
 def test_nothing_is_enqueued_before_the_transaction_commits(

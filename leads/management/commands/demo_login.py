@@ -6,12 +6,14 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Count, Q
 
 from leads.groups import SALES_MANAGERS
+from leads.models import OPEN_LEAD_STATUSES, SalesRep
 
 
 class Command(BaseCommand):
-    help = "Create or reset the demo admin and sales manager logins and print their passwords."
+    help = "Create or reset the demo logins (admin, a manager, the busiest rep) and print them."
 
     def add_arguments(self, parser):
         parser.add_argument("--password", help="Use this password instead of a random one.")
@@ -39,7 +41,21 @@ class Command(BaseCommand):
         manager.save()
         manager.groups.add(Group.objects.get(name=SALES_MANAGERS))
 
-        self.stdout.write(
-            "Demo logins at http://127.0.0.1:8000/admin/ : "
-            f"admin / {password} (superuser), manager / {password} (sales manager)"
-        )
+        logins = [f"admin / {password} (superuser, /admin/)", f"manager / {password} (sales manager, /team/)"]
+        rep = busiest_rep()
+        if rep is not None:
+            rep.user.set_password(password)
+            rep.user.save()
+            logins.append(f"{rep.user.username} / {password} (sales rep, /queue/)")
+        self.stdout.write("Demo logins at http://127.0.0.1:8000/ : " + "; ".join(logins))
+
+
+def busiest_rep():
+    """The active rep with the most open leads: the fullest queue to look at."""
+    return (
+        SalesRep.objects.filter(is_active=True)
+        .select_related("user")
+        .annotate(open_leads=Count("accounts", filter=Q(accounts__status__in=OPEN_LEAD_STATUSES)))
+        .order_by("-open_leads", "pk")
+        .first()
+    )
