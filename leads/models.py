@@ -313,3 +313,50 @@ class Note(models.Model):
 
     def __str__(self):
         return f"Note on {self.account_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+def new_write_key():
+    return uuid.uuid4().hex + uuid.uuid4().hex[:8]
+
+
+class Source(models.Model):
+    """Where events come from (the product, a CDP): its write key only ingests."""
+
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(
+        max_length=50, unique=True, help_text="Stored with each event; message ids are unique per source."
+    )
+    write_key = models.CharField(max_length=64, unique=True, default=new_write_key)
+    is_active = models.BooleanField("active", default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class PendingEvent(models.Model):
+    """An event whose person is not linked to an account yet; it becomes an
+    Event when the link (a group call) arrives, so nothing is dropped."""
+
+    source = models.CharField(max_length=100)
+    message_id = models.CharField(max_length=100)
+    user_id = models.CharField(max_length=255, blank=True, db_index=True)
+    anonymous_id = models.CharField(max_length=255, blank=True, db_index=True)
+    name = models.CharField(max_length=200)
+    properties = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["occurred_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message_id", "source"], name="pending_unique_message_per_source"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} for {self.user_id or self.anonymous_id} (pending)"

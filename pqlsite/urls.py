@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from leads import views
 
@@ -24,5 +24,8 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include("scoring.urls")),
+    path("api/", include("leads.api.urls")),
+    path("v1/", include("leads.ingest.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -1,0 +1,1 @@
+"""The REST API for reading and managing leads (DRF, under /api/)."""

@@ -1,0 +1,1 @@
+"""Event ingestion compatible with Segment's HTTP tracking API (under /v1/)."""

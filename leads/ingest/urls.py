@@ -1,0 +1,3 @@
+"""Routes of Segment-compatible ingestion."""
+
+urlpatterns = []

@@ -1,0 +1,3 @@
+"""Routes of the managers' metrics and criteria lab pages."""
+
+urlpatterns = []
