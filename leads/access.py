@@ -12,12 +12,16 @@ from .models import Account, SalesRep
 
 
 def is_manager(user) -> bool:
+    if not user.is_authenticated:
+        return False
     if not hasattr(user, "_is_sales_manager"):
         user._is_sales_manager = user.is_superuser or user.groups.filter(name=SALES_MANAGERS).exists()
     return user._is_sales_manager
 
 
 def rep_of(user) -> SalesRep | None:
+    if not user.is_authenticated:
+        return None
     if not hasattr(user, "_sales_rep"):
         user._sales_rep = SalesRep.objects.select_related("user").filter(user=user).first()
     return user._sales_rep
@@ -51,6 +55,8 @@ def managers_only(view):
 
 def visible_accounts(user):
     """The accounts this user may open: all for managers, a rep's own otherwise."""
+    if not user.is_authenticated:
+        return Account.objects.none()
     if is_manager(user):
         return Account.objects.all()
     rep = rep_of(user)

@@ -6,6 +6,7 @@ REDIS_URL, SECRET_KEY, ALLOWED_HOSTS and the SECURE_* variables.
 """
 
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
 
@@ -97,11 +98,13 @@ SCORING_RESCORE_INTERVAL = env.int("SCORING_RESCORE_INTERVAL", default=900)
 RQ_SHOW_ADMIN_LINK = True
 
 # Throttling counts requests in the cache: Redis when configured, so every
-# web process shares the counts; process memory otherwise.
+# web process shares the counts; process memory otherwise. The cache gets a
+# Redis database of its own: clearing it must never touch the job queues.
+CACHE_REDIS_DB = env.int("CACHE_REDIS_DB", default=1)
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
+        "LOCATION": urlunsplit(urlsplit(REDIS_URL)._replace(path=f"/{CACHE_REDIS_DB}")),
         "KEY_PREFIX": "pqlsite",
     }
     if REDIS_URL
@@ -142,6 +145,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"LeadStatusEnum": "leads.models.LeadStatus"},
 }
 
 AUTH_PASSWORD_VALIDATORS = [

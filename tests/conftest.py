@@ -35,6 +35,15 @@ def plain_static_files(settings):
     }
 
 
+@pytest.fixture(autouse=True)
+def memory_cache(settings):
+    """Throttle counts per test, in memory: never the Redis the queues use."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def superuser(django_user_model):
     return django_user_model.objects.create_superuser("root", "root@example.com", "pw-root-123")

@@ -1,9 +1,24 @@
 """Routes of the REST API."""
 
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from scoring.api import DefinitionViewSet
+
+from . import views
+
+router = DefaultRouter()
+router.register("accounts", views.AccountViewSet, basename="account")
+router.register("people", views.PersonViewSet, basename="person")
+router.register("events", views.EventViewSet, basename="event")
+router.register("status-changes", views.StatusChangeViewSet, basename="statuschange")
+router.register("definitions", DefinitionViewSet, basename="definition")
 
 urlpatterns = [
+    path("", include(router.urls)),
+    path("queue/", views.QueueView.as_view(), name="api-queue"),
+    path("token/", views.TokenView.as_view(), name="api-token"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -1,0 +1,266 @@
+"""API views: thin wrappers over the same selectors and services as the pages,
+with the same rules of who sees what."""
+
+from django.utils import timezone
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.authtoken.models import Token
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.generics import ListAPIView
+from rest_framework.pagination import CursorPagination, PageNumberPagination
+from rest_framework.response import Response
+
+from leads import selectors
+from leads.access import is_manager, rep_of, visible_accounts
+from leads.models import Event, Person, SalesRep, StatusChange
+from leads.services import OutcomeRefused, record_outcome
+from scoring.selectors import explained_score, explained_scores
+
+from .filters import AccountFilter, EventFilter, PersonFilter, StatusChangeFilter
+from .serializers import (
+    AccountDetailSerializer,
+    AccountSerializer,
+    AssignSerializer,
+    ErrorSerializer,
+    EventSerializer,
+    OutcomeSerializer,
+    PersonSerializer,
+    QueueEntrySerializer,
+    StatusChangeSerializer,
+)
+
+ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="Bad input: the body names each field in error."),
+    401: OpenApiResponse(ErrorSerializer, description="No or invalid credentials."),
+    403: OpenApiResponse(ErrorSerializer, description="Signed in, but not allowed (e.g. not a manager)."),
+    404: OpenApiResponse(ErrorSerializer, description="No such object, or not yours to see."),
+    429: OpenApiResponse(ErrorSerializer, description="Too many requests; retry after Retry-After seconds."),
+}
+
+
+def documented(ok, *codes):
+    return {200: ok, **{code: ERRORS[code] for code in (401, 403, 429, *codes)}}
+
+
+class SalesPeople(permissions.BasePermission):
+    """Managers and reps; anyone else signed in gets 403."""
+
+    message = "This API is for sales managers and reps."
+
+    def has_permission(self, request, view):
+        user = request.user
+        return bool(user and user.is_authenticated and (is_manager(user) or rep_of(user)))
+
+
+class Managers(permissions.BasePermission):
+    message = "Only sales managers may do this."
+
+    def has_permission(self, request, view):
+        return bool(request.user and request.user.is_authenticated and is_manager(request.user))
+
+
+class ManagersWrite(permissions.BasePermission):
+    """Reading for every sales person, changing for managers only."""
+
+    message = "Only sales managers may change this."
+
+    def has_permission(self, request, view):
+        return request.method in permissions.SAFE_METHODS or is_manager(request.user)
+
+
+@extend_schema_view(
+    list=extend_schema(responses=documented(AccountSerializer(many=True), 400)),
+    retrieve=extend_schema(responses=documented(AccountDetailSerializer, 404)),
+    partial_update=extend_schema(responses=documented(AccountDetailSerializer, 400, 404)),
+    update=extend_schema(responses=documented(AccountDetailSerializer, 400, 404)),
+)
+class AccountViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet
+):
+    """Accounts: a rep sees their own, a manager every one. Managers may edit
+    fit data; status and owner change only through outcome and assign."""
+
+    permission_classes = [SalesPeople, ManagersWrite]
+    filterset_class = AccountFilter
+    search_fields = ["name", "domain", "=external_id"]
+    ordering_fields = ["score__score", "signed_up_at", "last_event_at", "name", "assigned_at"]
+    ordering = ["-signed_up_at"]
+
+    def get_queryset(self):
+        return visible_accounts(self.request.user).select_related("score", "owner__user")
+
+    def get_serializer_class(self):
+        return AccountSerializer if self.action == "list" else AccountDetailSerializer
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if self.action in ("retrieve", "update", "partial_update") and "pk" in self.kwargs:
+            account = self.get_object()
+            score = getattr(account, "score", None)
+            context["explanation"] = explained_score(score) if score else None
+        return context
+
+    @extend_schema(request=OutcomeSerializer, responses=documented(AccountDetailSerializer, 400, 404))
+    @action(detail=True, methods=["post"], permission_classes=[SalesPeople])
+    def outcome(self, request, pk=None):
+        """Record what happened: contacted, converted or disqualified (with a reason)."""
+        account = self.get_object()
+        payload = OutcomeSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            record_outcome(account_id=account.pk, by=request.user, **payload.validated_data)
+        except OutcomeRefused as refusal:
+            raise ValidationError({"outcome": [str(refusal)]}) from refusal
+        return self.retrieve(request, pk=pk)
+
+    @extend_schema(request=AssignSerializer, responses=documented(AccountDetailSerializer, 400, 404))
+    @action(detail=True, methods=["post"], permission_classes=[SalesPeople, Managers])
+    def assign(self, request, pk=None):
+        """Give the account to a rep (or back to the unassigned queue); managers only."""
+        from leads.routing import reassign_by_hand
+
+        account = self.get_object()
+        payload = AssignSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            reassign_by_hand([account.pk], payload.validated_data["rep"], changed_by=request.user)
+        except ValueError as refusal:
+            raise ValidationError({"rep": [str(refusal)]}) from refusal
+        return self.retrieve(request, pk=pk)
+
+
+@extend_schema_view(
+    list=extend_schema(responses=documented(PersonSerializer(many=True), 400)),
+    retrieve=extend_schema(responses=documented(PersonSerializer, 404)),
+)
+class PersonViewSet(viewsets.ReadOnlyModelViewSet):
+    """People of the accounts you may see."""
+
+    serializer_class = PersonSerializer
+    permission_classes = [SalesPeople]
+    filterset_class = PersonFilter
+    search_fields = ["name", "email", "title"]
+    ordering_fields = ["name", "email", "last_seen_at"]
+    ordering = ["pk"]
+
+    def get_queryset(self):
+        if is_manager(self.request.user):
+            return Person.objects.all()
+        return Person.objects.filter(account__in=visible_accounts(self.request.user))
+
+
+class NewestFirst(CursorPagination):
+    ordering = ("-occurred_at", "-id")
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+@extend_schema_view(
+    list=extend_schema(responses=documented(EventSerializer(many=True), 400)),
+    retrieve=extend_schema(responses=documented(EventSerializer, 404)),
+)
+class EventViewSet(viewsets.ReadOnlyModelViewSet):
+    """Usage events, newest first, by cursor: stable pages over millions of rows."""
+
+    serializer_class = EventSerializer
+    permission_classes = [SalesPeople]
+    filterset_class = EventFilter
+    pagination_class = NewestFirst
+    search_fields = []
+    ordering_fields = []
+
+    def get_queryset(self):
+        if is_manager(self.request.user):
+            return Event.objects.all()
+        return Event.objects.filter(account__in=visible_accounts(self.request.user))
+
+
+@extend_schema_view(
+    list=extend_schema(responses=documented(StatusChangeSerializer(many=True), 400)),
+    retrieve=extend_schema(responses=documented(StatusChangeSerializer, 404)),
+)
+class StatusChangeViewSet(viewsets.ReadOnlyModelViewSet):
+    """The append-only history of lead statuses."""
+
+    serializer_class = StatusChangeSerializer
+    permission_classes = [SalesPeople]
+    filterset_class = StatusChangeFilter
+    search_fields = []
+    ordering_fields = ["changed_at"]
+    ordering = ["-changed_at", "-id"]
+
+    def get_queryset(self):
+        changes = StatusChange.objects.select_related("changed_by")
+        if is_manager(self.request.user):
+            return changes
+        return changes.filter(account__in=visible_accounts(self.request.user))
+
+
+class QueuePage(PageNumberPagination):
+    page_size = 25
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter("rep", int, description="Managers: whose queue (default: your own)."),
+        OpenApiParameter("status", str, enum=["pql", "assigned", "contacted"]),
+        OpenApiParameter("tier", str, enum=["small", "mid", "large"]),
+    ],
+    responses=documented(QueueEntrySerializer(many=True), 400, 404),
+)
+class QueueView(ListAPIView):
+    """A rep's open leads in the order to work them, with the reasons they qualified."""
+
+    serializer_class = QueueEntrySerializer
+    permission_classes = [SalesPeople]
+    pagination_class = QueuePage
+    filter_backends = []
+
+    def get_queryset(self):
+        from leads.forms import QueueFilterForm
+
+        rep = rep_of(self.request.user)
+        wanted = self.request.query_params.get("rep")
+        if wanted and is_manager(self.request.user):
+            rep = SalesRep.objects.filter(pk=wanted).first() if wanted.isdigit() else None
+            if rep is None:
+                raise NotFound("No such rep.")
+        if rep is None:
+            raise NotFound("You have no queue: pass ?rep=<id>.")
+        filters = QueueFilterForm(self.request.query_params)
+        if not filters.is_valid():
+            raise ValidationError(filters.errors)
+        return selectors.queue_for(
+            rep, status=filters.cleaned_data["status"], tier=filters.cleaned_data["tier"]
+        )
+
+    def get_serializer(self, *args, **kwargs):
+        accounts = args[0] if args else []
+        scores = [account.score for account in accounts if hasattr(account, "score")]
+        words = explained_scores(scores)
+        now = timezone.now()
+        kwargs["context"] = {
+            **self.get_serializer_context(),
+            "reasons": {pk: explained["reasons"][:3] for pk, explained in words.items()},
+            "overdue": {account.pk: selectors.sla_of(account, now=now).overdue for account in accounts},
+        }
+        return super().get_serializer(*args, **kwargs)
+
+
+class TokenView(ObtainAuthToken):
+    """POST username and password for your API token; DELETE (with the token) revokes it."""
+
+    @extend_schema(responses={204: None, 401: ERRORS[401]})
+    def delete(self, request):
+        if not request.user.is_authenticated:
+            return Response({"detail": "Not signed in."}, status=status.HTTP_401_UNAUTHORIZED)
+        Token.objects.filter(user=request.user).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,159 @@
+"""PQL definitions in the REST API: managers only, with the admin's validation."""
+
+from django.core.exceptions import ValidationError as ModelValidationError
+from django.db import transaction
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+
+from leads.api.views import ERRORS, Managers, SalesPeople, documented
+
+from . import definitions
+from .models import Criterion, Definition, Milestone
+
+CRITERION_FIELDS = [
+    "id", "position", "label", "family", "role", "points", "gates_apply", "kind", "subject",
+    "field", "operator", "value", "event_name", "property_key", "property_value", "window",
+    "window_days",
+]
+MILESTONE_FIELDS = [
+    "id", "position", "label", "event_name", "property_key", "property_value", "window",
+    "window_days", "min_count",
+]
+
+
+class CriterionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Criterion
+        fields = CRITERION_FIELDS
+        read_only_fields = ["id"]
+
+
+class MilestoneSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Milestone
+        fields = MILESTONE_FIELDS
+        read_only_fields = ["id"]
+
+
+class DefinitionSerializer(serializers.ModelSerializer):
+    """A definition with its criteria and milestones, written in one request;
+    every part is checked as the admin checks it."""
+
+    criteria = CriterionSerializer(many=True, required=False)
+    milestones = MilestoneSerializer(many=True, required=False)
+    updated_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Definition
+        fields = [
+            "id", "name", "description", "is_active", "score_threshold",
+            "mid_tier_min_employees", "large_tier_min_employees", "small_activation",
+            "mid_activation", "large_activation", "criteria", "milestones", "updated_at",
+            "updated_by",
+        ]
+        read_only_fields = ["id", "is_active", "updated_at", "updated_by"]
+
+    def validate(self, data):
+        criteria, milestones = data.get("criteria"), data.get("milestones")
+        current = self.instance
+        has_milestones = bool(milestones) if milestones is not None else bool(
+            current and current.milestones.exists()
+        )
+        thresholds = [
+            data.get(name, getattr(current, name, None))
+            for name in ("small_activation", "mid_activation", "large_activation")
+        ]
+        if any(t is not None for t in thresholds) and not has_milestones:
+            raise ValidationError(
+                {"milestones": ["Activation thresholds are set but there are no milestones."]}
+            )
+        settings = {k: v for k, v in data.items() if k not in ("criteria", "milestones")}
+        candidate = Definition(**{**self.model_fields(current), **settings})
+        self.check(candidate, "definition", exclude=["name"] if current else None)
+        for index, fields in enumerate(criteria or []):
+            self.check(Criterion(definition=candidate, **fields), f"criteria[{index}]", exclude=["definition"])
+        for index, fields in enumerate(milestones or []):
+            self.check(Milestone(definition=candidate, **fields), f"milestones[{index}]", exclude=["definition"])
+        return data
+
+    @staticmethod
+    def model_fields(definition):
+        if definition is None:
+            return {}
+        return {
+            field.name: getattr(definition, field.name)
+            for field in Definition._meta.concrete_fields
+            if field.name not in ("id", "updated_by", "created_at", "updated_at")
+        }
+
+    @staticmethod
+    def check(item, where, exclude=None):
+        try:
+            item.full_clean(exclude=exclude, validate_unique=False)
+        except ModelValidationError as problem:
+            raise ValidationError(
+                {
+                    f"{where}.{field}" if where != "definition" else field: messages
+                    for field, messages in problem.message_dict.items()
+                }
+            ) from problem
+
+    def create(self, data):
+        user = self.context["request"].user
+        return definitions.create_definition(changed_by=user, **data)
+
+    @transaction.atomic
+    def update(self, definition, data):
+        user = self.context["request"].user
+        criteria, milestones = data.pop("criteria", None), data.pop("milestones", None)
+        for name, value in data.items():
+            setattr(definition, name, value)
+        definition.updated_by = user
+        definition.save()
+        for model, rows in ((Criterion, criteria), (Milestone, milestones)):
+            if rows is None:
+                continue
+            model.objects.filter(definition=definition).delete()
+            for position, fields in enumerate(rows):
+                model.objects.create(definition=definition, **{"position": position, **fields})
+        definitions.record_change(definition, changed_by=user)
+        if definition.is_active:
+            definitions.rescore_after_change(definition)
+        return definition
+
+
+@extend_schema_view(
+    list=extend_schema(responses=documented(DefinitionSerializer(many=True))),
+    retrieve=extend_schema(responses=documented(DefinitionSerializer, 404)),
+    create=extend_schema(responses={201: DefinitionSerializer, **{c: ERRORS[c] for c in (400, 401, 403, 429)}}),
+    update=extend_schema(responses=documented(DefinitionSerializer, 400, 404)),
+    partial_update=extend_schema(responses=documented(DefinitionSerializer, 400, 404)),
+    destroy=extend_schema(responses={204: None, **{c: ERRORS[c] for c in (400, 401, 403, 404, 429)}}),
+)
+class DefinitionViewSet(viewsets.ModelViewSet):
+    """PQL definitions (managers only). Saving the active one rescores every
+    account; activate another with POST .../activate/."""
+
+    serializer_class = DefinitionSerializer
+    permission_classes = [SalesPeople, Managers]
+    search_fields = ["name"]
+    ordering_fields = ["name", "updated_at"]
+    ordering = ["-is_active", "name"]
+    filterset_fields = ["is_active"]
+
+    def get_queryset(self):
+        return Definition.objects.select_related("updated_by").prefetch_related("criteria", "milestones")
+
+    def perform_destroy(self, definition):
+        if definition.is_active:
+            raise ValidationError({"is_active": ["Activate another definition before deleting the active one."]})
+        definition.delete()
+
+    @extend_schema(request=None, responses=documented(DefinitionSerializer, 404))
+    @action(detail=True, methods=["post"])
+    def activate(self, request, pk=None):
+        """Make this the active definition; every account is rescored."""
+        definitions.activate(self.get_object(), by=request.user)
+        return self.retrieve(request, pk=pk)
