@@ -360,3 +360,28 @@ def test_account_lists_take_a_constant_number_of_queries(rep, other_rep, definit
     client = token_client(manager)
     with django_assert_max_num_queries(8):
         assert client.get("/api/accounts/").status_code == 200
+
+
+def test_any_valid_time_zone_offset_is_accepted_in_filters(book, manager):
+    response = token_client(manager).get(
+        "/api/status-changes/", {"changed_before": "2075-08-23T07:17:39-23:30"}
+    )
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == StatusChange.objects.count()
+
+
+def test_ids_and_scores_out_of_range_are_400s(book, manager):
+    client = token_client(manager)
+    for query in [{"owner": "-8.5e22"}, {"owner": "1.5"}, {"score_min": str(2**40)}]:
+        response = client.get("/api/accounts/", query)
+        assert response.status_code == 400, query
+        assert set(response.json()) == set(query)
+
+
+def test_values_the_database_refuses_are_400s_not_500s(book, manager):
+    response = token_client(manager).patch(
+        f"/api/accounts/{book['Northwind'].pk}/", {"traits": {"note": "nul \u0000 here"}}, format="json"
+    )
+    assert response.status_code in (200, 400)  # SQLite stores it; PostgreSQL refuses it
+    if response.status_code == 400:
+        assert response.json() == {"detail": "A value is out of range or malformed."}

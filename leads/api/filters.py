@@ -1,10 +1,47 @@
 """Filters of the REST API (django-filter): each names its query parameter,
 and a bad value is a 400 that names it."""
 
+from datetime import UTC
+
 import django_filters as filters
 from django.db.models import Exists, OuterRef
+from django_filters.fields import IsoDateTimeField
 
 from leads.models import Account, Event, LeadStatus, Person, StatusCause, StatusChange, Tier
+
+
+class UtcDateTimeField(IsoDateTimeField):
+    """ISO 8601 with any offset Python accepts, handed on in UTC (PostgreSQL
+    refuses offsets beyond 15:59)."""
+
+    def to_python(self, value):
+        moment = super().to_python(value)
+        return moment.astimezone(UTC) if moment else moment
+
+
+class DateTimeFilter(filters.IsoDateTimeFilter):
+    field_class = UtcDateTimeField
+
+
+MAX_ID = 2**63 - 1
+MAX_SCORE = 2**31 - 1
+
+
+def id_filter(field_name: str, **options) -> filters.NumberFilter:
+    """A whole, positive id the database can hold; anything else is a 400."""
+    return filters.NumberFilter(
+        field_name=field_name, min_value=1, max_value=MAX_ID, decimal_places=0, **options
+    )
+
+
+def score_filter(lookup_expr: str) -> filters.NumberFilter:
+    return filters.NumberFilter(
+        field_name="score__score",
+        lookup_expr=lookup_expr,
+        min_value=-MAX_SCORE,
+        max_value=MAX_SCORE,
+        decimal_places=0,
+    )
 
 
 def became_pql(*, after=None, before=None):
@@ -19,19 +56,19 @@ def became_pql(*, after=None, before=None):
 
 class AccountFilter(filters.FilterSet):
     status = filters.MultipleChoiceFilter(choices=LeadStatus.choices, help_text="Repeat for several.")
-    owner = filters.NumberFilter(field_name="owner_id", help_text="A sales rep id.")
+    owner = id_filter("owner_id", help_text="A sales rep id.")
     unassigned = filters.BooleanFilter(field_name="owner", lookup_expr="isnull")
     tier = filters.ChoiceFilter(field_name="score__tier", choices=Tier.choices)
     industry = filters.CharFilter(lookup_expr="iexact")
     country = filters.CharFilter(lookup_expr="iexact", help_text="ISO code, e.g. US.")
     plan = filters.CharFilter(lookup_expr="iexact")
-    score_min = filters.NumberFilter(field_name="score__score", lookup_expr="gte")
-    score_max = filters.NumberFilter(field_name="score__score", lookup_expr="lte")
+    score_min = score_filter("gte")
+    score_max = score_filter("lte")
     qualifies = filters.BooleanFilter(field_name="score__qualifies")
-    signed_up_after = filters.IsoDateTimeFilter(field_name="signed_up_at", lookup_expr="gte")
-    signed_up_before = filters.IsoDateTimeFilter(field_name="signed_up_at", lookup_expr="lt")
-    pql_after = filters.IsoDateTimeFilter(method="filter_pql_after", help_text="Became a PQL at or after.")
-    pql_before = filters.IsoDateTimeFilter(method="filter_pql_before", help_text="Became a PQL before.")
+    signed_up_after = DateTimeFilter(field_name="signed_up_at", lookup_expr="gte")
+    signed_up_before = DateTimeFilter(field_name="signed_up_at", lookup_expr="lt")
+    pql_after = DateTimeFilter(method="filter_pql_after", help_text="Became a PQL at or after.")
+    pql_before = DateTimeFilter(method="filter_pql_before", help_text="Became a PQL before.")
 
     class Meta:
         model = Account
@@ -45,7 +82,7 @@ class AccountFilter(filters.FilterSet):
 
 
 class PersonFilter(filters.FilterSet):
-    account = filters.NumberFilter(field_name="account_id")
+    account = id_filter("account_id")
     email = filters.CharFilter(lookup_expr="iexact")
     external_id = filters.CharFilter()
 
@@ -55,12 +92,12 @@ class PersonFilter(filters.FilterSet):
 
 
 class EventFilter(filters.FilterSet):
-    account = filters.NumberFilter(field_name="account_id")
-    person = filters.NumberFilter(field_name="person_id")
+    account = id_filter("account_id")
+    person = id_filter("person_id")
     name = filters.CharFilter()
     source = filters.CharFilter()
-    occurred_after = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    occurred_after = DateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = DateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = Event
@@ -68,12 +105,12 @@ class EventFilter(filters.FilterSet):
 
 
 class StatusChangeFilter(filters.FilterSet):
-    account = filters.NumberFilter(field_name="account_id")
+    account = id_filter("account_id")
     to_status = filters.ChoiceFilter(choices=LeadStatus.choices)
     cause = filters.ChoiceFilter(choices=StatusCause.choices)
-    owner = filters.NumberFilter(field_name="owner_id")
-    changed_after = filters.IsoDateTimeFilter(field_name="changed_at", lookup_expr="gte")
-    changed_before = filters.IsoDateTimeFilter(field_name="changed_at", lookup_expr="lt")
+    owner = id_filter("owner_id")
+    changed_after = DateTimeFilter(field_name="changed_at", lookup_expr="gte")
+    changed_before = DateTimeFilter(field_name="changed_at", lookup_expr="lt")
 
     class Meta:
         model = StatusChange
