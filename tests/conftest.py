@@ -215,3 +215,24 @@ def browser(monkeypatch):
         )
         yield chromium
         chromium.close()
+
+
+@pytest.fixture
+def definition():
+    """An active definition: asking for sales qualifies at once; logging in
+    (10 points) reaches the threshold; messages add 5; tiers at 50 and 500."""
+    from scoring.definitions import create_definition
+
+    return create_definition(
+        name="Sales-ready",
+        is_active=True,
+        score_threshold=10,
+        criteria=[
+            dict(label="Asked for sales", role="trigger", event_name="contact_sales_clicked",
+                 operator="gte", value="1"),
+            dict(label="Logged in", points=10, event_name="login", operator="gte", value="1"),
+            dict(label="Sent messages", points=5, event_name="message_sent", operator="gte", value="1"),
+        ],
+        mid_tier_min_employees=50,
+        large_tier_min_employees=500,
+    )

@@ -12,27 +12,12 @@ from rest_framework.test import APIClient
 from leads.groups import SALES_REPS
 from leads.models import Account, Event, LeadStatus, SalesRep, StatusChange
 from leads.services import Assignment, assign_accounts
-from scoring.definitions import create_definition
 from scoring.models import Definition
 from scoring.rescoring import rescore_all
 
 pytestmark = pytest.mark.django_db
 
 NOW = timezone.now()
-
-
-@pytest.fixture
-def definition():
-    return create_definition(
-        name="API test",
-        is_active=True,
-        score_threshold=10,
-        criteria=[
-            dict(label="Asked for sales", role="trigger", event_name="contact_sales_clicked",
-                 operator="gte", value="1"),
-            dict(label="Logged in", points=10, event_name="login", operator="gte", value="1"),
-        ],
-    )
 
 
 @pytest.fixture
@@ -185,6 +170,7 @@ def test_a_rep_records_an_outcome_and_it_is_in_the_history(book, rep):
     response = token_client(rep.user).post(f"/api/accounts/{account.pk}/outcome/", {"outcome": "contacted"})
     assert response.status_code == 200
     assert response.json()["status"] == "contacted"
+    assert response.json()["explanation"]["qualified_by"] == ["score 10 >= 10"]
     change = StatusChange.objects.filter(account=account).latest("changed_at")
     assert (change.to_status, change.changed_by) == ("contacted", rep.user)
 

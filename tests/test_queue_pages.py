@@ -13,29 +13,11 @@ from django.utils import timezone
 from leads.groups import SALES_REPS
 from leads.models import Account, Event, LeadStatus, Note, Plan, SalesRep, StatusChange
 from leads.services import Assignment, assign_accounts
-from scoring.definitions import create_definition
 from scoring.rescoring import rescore_all
 
 pytestmark = pytest.mark.django_db
 
 NOW = timezone.now()
-
-
-@pytest.fixture
-def definition():
-    return create_definition(
-        name="Queue test",
-        is_active=True,
-        score_threshold=10,
-        criteria=[
-            dict(label="Asked for sales", role="trigger", event_name="contact_sales_clicked",
-                 operator="gte", value="1"),
-            dict(label="Logged in", points=10, event_name="login", operator="gte", value="1"),
-            dict(label="Sent messages", points=5, event_name="message_sent", operator="gte", value="1"),
-        ],
-        mid_tier_min_employees=50,
-        large_tier_min_employees=500,
-    )
 
 
 def lead(name, *, rep=None, events=("login",), employees=10, waiting_hours=1, **fields):
@@ -356,3 +338,10 @@ def test_sign_in_and_out(rep):
     assert client.get(reverse("home")).status_code == 302
     assert client.post(reverse("logout")).status_code == 302
     assert client.get(reverse("queue")).status_code == 302
+
+
+def test_page_url_names_are_not_taken_by_the_api():
+    assert reverse("account", args=[1]) == "/accounts/1/"
+    assert reverse("account-outcome", args=[1]) == "/accounts/1/outcome/"
+    assert reverse("account-note", args=[1]) == "/accounts/1/notes/"
+    assert reverse("api:account-outcome", args=[1]) == "/api/accounts/1/outcome/"

@@ -8,6 +8,8 @@ from scoring.api import DefinitionViewSet
 
 from . import views
 
+app_name = "api"
+
 router = DefaultRouter()
 router.register("accounts", views.AccountViewSet, basename="account")
 router.register("people", views.PersonViewSet, basename="person")
@@ -17,8 +19,8 @@ router.register("definitions", DefinitionViewSet, basename="definition")
 
 urlpatterns = [
     path("", include(router.urls)),
-    path("queue/", views.QueueView.as_view(), name="api-queue"),
-    path("token/", views.TokenView.as_view(), name="api-token"),
-    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("queue/", views.QueueView.as_view(), name="queue"),
+    path("token/", views.TokenView.as_view(), name="token"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]

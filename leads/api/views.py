@@ -49,6 +49,13 @@ def documented(ok, *codes):
     return {200: ok, **{code: ERRORS[code] for code in (401, 403, 429, *codes)}}
 
 
+def of_visible_accounts(queryset, user):
+    """Rows of the accounts this user may see (all of them for managers)."""
+    if is_manager(user):
+        return queryset
+    return queryset.filter(account__in=visible_accounts(user))
+
+
 class SalesPeople(permissions.BasePermission):
     """Managers and reps; anyone else signed in gets 403."""
 
@@ -101,7 +108,7 @@ class AccountViewSet(
 
     def get_serializer_context(self):
         context = super().get_serializer_context()
-        if self.action in ("retrieve", "update", "partial_update") and "pk" in self.kwargs:
+        if self.action != "list" and "pk" in self.kwargs:
             account = self.get_object()
             score = getattr(account, "score", None)
             context["explanation"] = explained_score(score) if score else None
@@ -151,9 +158,7 @@ class PersonViewSet(viewsets.ReadOnlyModelViewSet):
     ordering = ["pk"]
 
     def get_queryset(self):
-        if is_manager(self.request.user):
-            return Person.objects.all()
-        return Person.objects.filter(account__in=visible_accounts(self.request.user))
+        return of_visible_accounts(Person.objects.all(), self.request.user)
 
 
 class NewestFirst(CursorPagination):
@@ -178,9 +183,7 @@ class EventViewSet(viewsets.ReadOnlyModelViewSet):
     ordering_fields = []
 
     def get_queryset(self):
-        if is_manager(self.request.user):
-            return Event.objects.all()
-        return Event.objects.filter(account__in=visible_accounts(self.request.user))
+        return of_visible_accounts(Event.objects.all(), self.request.user)
 
 
 @extend_schema_view(
@@ -198,10 +201,7 @@ class StatusChangeViewSet(viewsets.ReadOnlyModelViewSet):
     ordering = ["-changed_at", "-id"]
 
     def get_queryset(self):
-        changes = StatusChange.objects.select_related("changed_by")
-        if is_manager(self.request.user):
-            return changes
-        return changes.filter(account__in=visible_accounts(self.request.user))
+        return of_visible_accounts(StatusChange.objects.select_related("changed_by"), self.request.user)
 
 
 class QueuePage(PageNumberPagination):
