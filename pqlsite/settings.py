@@ -147,6 +147,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"LeadStatusEnum": "leads.models.LeadStatus"},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "leads.ingest.openapi.add_ingest_paths",
+    ],
 }
 
 AUTH_PASSWORD_VALIDATORS = [

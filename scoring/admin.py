@@ -10,7 +10,15 @@ from django.utils.html import format_html, format_html_join
 from leads.admin import EstimatedCountPaginator, ReadOnlyAdmin
 
 from . import definitions
-from .models import AccountScore, Criterion, Definition, DefinitionChange, Milestone, ScoringRun
+from .models import (
+    AccountScore,
+    Criterion,
+    Definition,
+    DefinitionChange,
+    LabRun,
+    Milestone,
+    ScoringRun,
+)
 from .selectors import explained_score
 
 
@@ -199,3 +207,11 @@ class DefinitionChangeAdmin(ReadOnlyAdmin):
     list_select_related = ["definition", "changed_by"]
     list_filter = ["definition"]
     readonly_fields = ["definition", "changed_at", "changed_by", "snapshot"]
+
+
+@admin.register(LabRun)
+class LabRunAdmin(ReadOnlyAdmin):
+    list_display = ["definition", "status", "progress", "requested_at", "finished_at", "requested_by"]
+    list_select_related = ["definition", "requested_by"]
+    list_filter = ["status"]
+    exclude = ["result"]

@@ -2,10 +2,13 @@
 
 from django.core.exceptions import ValidationError as ModelValidationError
 from django.db import transaction
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from leads.api.views import ERRORS, Managers, SalesPeople, documented
 
@@ -157,3 +160,31 @@ class DefinitionViewSet(viewsets.ModelViewSet):
         """Make this the active definition; every account is rescored."""
         definitions.activate(self.get_object(), by=request.user)
         return self.retrieve(request, pk=pk)
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter("start", OpenApiTypes.DATE, description="First signup day (default: 11 weeks ago)."),
+        OpenApiParameter("end", OpenApiTypes.DATE, description="Last signup day, included (default: today)."),
+    ],
+    responses=documented(OpenApiTypes.OBJECT, 400),
+)
+class MetricsView(APIView):
+    """The PQL metrics of the managers' page as data: totals, by tier, by rep,
+    by signup cohort week, PQLs per week and month, time to PQL and the funnel."""
+
+    permission_classes = [SalesPeople, Managers]
+
+    def get(self, request):
+        from .forms import PeriodForm
+        from .metrics import Period
+        from .metrics.report import summary
+
+        if "start" in request.query_params or "end" in request.query_params:
+            form = PeriodForm(request.query_params)
+            if not form.is_valid():
+                raise ValidationError(form.errors)
+            period = form.period()
+        else:
+            period = Period.default()
+        return Response(summary(start=period.start, end=period.end))

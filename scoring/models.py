@@ -308,3 +308,54 @@ class ScoringRun(models.Model):
         if self.finished_at is None:
             return None
         return round((self.finished_at - self.started_at).total_seconds(), 2)
+
+
+class LabRun(models.Model):
+    """One computation of the criteria lab for a definition: what-if against
+    the active definition, what predicts conversion, and a backtest. The
+    page shows the last finished run; a running one reports its progress."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    definition = models.ForeignKey(Definition, on_delete=models.CASCADE, related_name="lab_runs")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done.")
+    step = models.CharField(max_length=200, blank=True, help_text="What the run is doing now.")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        indexes = [models.Index(fields=["definition", "-requested_at"], name="labrun_definition_time")]
+        constraints = [
+            # One waiting or running computation per definition: a second
+            # request while one is under way adds nothing.
+            models.UniqueConstraint(
+                fields=["definition"],
+                condition=Q(status__in=["queued", "running"]),
+                name="one_pending_lab_run_per_definition",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Lab run {self.pk} of definition {self.definition_id} ({self.status})"
+
+    @property
+    def pending(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    @property
+    def seconds(self):
+        if self.finished_at is None or self.started_at is None:
+            return None
+        return round((self.finished_at - self.started_at).total_seconds(), 1)

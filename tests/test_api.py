@@ -371,3 +371,14 @@ def test_values_the_database_refuses_are_400s_not_500s(book, manager):
     assert response.status_code in (200, 400)  # SQLite stores it; PostgreSQL refuses it
     if response.status_code == 400:
         assert response.json() == {"detail": "A value is out of range or malformed."}
+
+
+def test_managers_read_the_metrics_and_bad_periods_are_400s(book, manager, rep):
+    client = token_client(manager)
+    today = timezone.localdate()
+    figures = client.get("/api/metrics/", {"start": str(today - timedelta(days=7)), "end": str(today)})
+    assert figures.status_code == 200
+    assert figures.json()["totals"]["signups"] == 4
+    assert {"by_tier", "by_rep", "by_cohort_week", "funnel", "time_to_pql"} <= set(figures.json())
+    assert client.get("/api/metrics/", {"start": "last week"}).status_code == 400
+    assert token_client(rep.user).get("/api/metrics/").status_code == 403

@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from scoring.api import DefinitionViewSet
+from scoring.api import DefinitionViewSet, MetricsView
 
 from . import views
 
@@ -20,6 +20,7 @@ router.register("definitions", DefinitionViewSet, basename="definition")
 urlpatterns = [
     path("", include(router.urls)),
     path("queue/", views.QueueView.as_view(), name="queue"),
+    path("metrics/", MetricsView.as_view(), name="metrics"),
     path("token/", views.TokenView.as_view(), name="token"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),

@@ -1,0 +1,38 @@
+"""Forms of the managers' metrics and lab pages."""
+
+from datetime import timedelta
+
+from django import forms
+
+from .metrics import Period
+
+LONGEST_PERIOD = timedelta(days=3 * 366)
+
+
+class PeriodForm(forms.Form):
+    start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label="To", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("start"), cleaned.get("end")
+        if start and end:
+            if end < start:
+                raise forms.ValidationError("The period must end on or after its start.")
+            if end - start > LONGEST_PERIOD:
+                raise forms.ValidationError("Choose a period of three years at most.")
+        return cleaned
+
+    def period(self) -> Period:
+        """The chosen period, or the default one when the form is empty or invalid."""
+        if self.is_bound and self.is_valid():
+            return Period(start=self.cleaned_data["start"], end=self.cleaned_data["end"])
+        return Period.default()
+
+
+def period_form(query) -> PeriodForm:
+    """Bound to the query string when it names a period, else showing the default."""
+    if "start" in query or "end" in query:
+        return PeriodForm(query)
+    default = Period.default()
+    return PeriodForm(initial={"start": default.start, "end": default.end})
