@@ -25,8 +25,19 @@ def scored_book(book):
     from scoring.rescoring import rescore_all
     from scoring.starter import ensure_starter_definition
 
-    ensure_starter_definition()
+    from django.utils import timezone
+
+    from leads.models import PendingEvent, Source
+    from scoring.models import LabRun
+
+    definition = ensure_starter_definition()
     rescore_all(reason="test")
+    now = timezone.now()
+    Source.objects.create(name="Product", slug="product")
+    PendingEvent.objects.create(
+        source="product", message_id="m-1", user_id="u-1", name="login", occurred_at=now
+    )
+    LabRun.objects.create(definition=definition, requested_at=now, status=LabRun.Status.DONE)
     return book
 
 
