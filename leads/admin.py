@@ -21,9 +21,11 @@ from .models import (
     OPEN_LEAD_STATUSES,
     Account,
     Event,
+    PendingEvent,
     Person,
     RoutingRule,
     SalesRep,
+    Source,
     StatusCause,
     StatusChange,
     Team,
@@ -492,5 +494,41 @@ class StatusChangeAdmin(ReadOnlyAdmin):
     date_hierarchy = "changed_at"
     raw_id_fields = ["account", "changed_by"]
     search_fields = ["=account__external_id", "account__name"]
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+
+
+@admin.register(Source)
+class SourceAdmin(admin.ModelAdmin):
+    """Where events come from; each source's write key only ingests (/v1/)."""
+
+    list_display = ["name", "slug", "is_active", "write_key_start", "created_at"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["write_key", "created_at"]
+    fields = ["name", "slug", "is_active", "write_key", "created_at"]
+
+    @admin.display(description="write key")
+    def write_key_start(self, source):
+        # The list shows only the start; the full key is on the source's page.
+        return f"{source.write_key[:6]}…"
+
+    def get_readonly_fields(self, request, obj=None):
+        # The slug is stored with every event: renaming it later would split dedupe.
+        return [*self.readonly_fields, "slug"] if obj else self.readonly_fields
+
+    def get_prepopulated_fields(self, request, obj=None):
+        return {} if obj else self.prepopulated_fields
+
+
+@admin.register(PendingEvent)
+class PendingEventAdmin(ReadOnlyAdmin):
+    """Read-only: events waiting for a group call to link their person to an account."""
+
+    list_display = ["name", "user_id", "anonymous_id", "occurred_at", "source", "received_at"]
+    list_filter = ["source"]
+    search_fields = ["=user_id", "=anonymous_id", "=message_id"]
+    search_help_text = "Exact user id, anonymous id or message id."
     paginator = EstimatedCountPaginator
     show_full_result_count = False

@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import Case, Q, Value, When
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models import Q
 from django.utils import timezone
 
 from .models import (
@@ -221,19 +220,44 @@ def record_events(events: Sequence[NewEvent]) -> RecordedEvents:
             if account_id not in latest or occurred_at > latest[account_id]:
                 latest[account_id] = occurred_at
     if latest:
-        # One UPDATE for every account touched: the later of its stored and new times.
-        newest = Case(*(When(pk=pk, then=Value(at)) for pk, at in latest.items()))
-        Account.objects.filter(pk__in=latest).update(
-            last_event_at=Greatest(Coalesce("last_event_at", newest), newest)
-        )
+        advance_last_event_times(latest)
         request_rescore(latest)
     return RecordedEvents(
         stored=stored, duplicates=len(events) - stored, account_ids=sorted(latest)
     )
 
 
+def advance_last_event_times(latest: Mapping[int, datetime]) -> None:
+    """One UPDATE for every account touched, joined to the new times: each
+    account's last event time becomes the later of its stored and new times.
+    (An ORM CASE does the same but costs about a millisecond per account to
+    compile: most of the time of a 100-event batch.)"""
+    table = connection.ops.quote_name(Account._meta.db_table)
+    later = f"({table}.last_event_at IS NULL OR {table}.last_event_at < v.at)"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"UPDATE {table} SET last_event_at = v.at "  # noqa: S608
+                "FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, at timestamptz) "
+                f"WHERE {table}.id = v.id AND {later}",
+                [json.dumps([{"id": pk, "at": at.isoformat()} for pk, at in sorted(latest.items())])],
+            )
+            return
+        adapt = connection.ops.adapt_datetimefield_value
+        params = [value for pk, at in sorted(latest.items()) for value in (pk, adapt(at))]
+        cursor.execute(
+            f"UPDATE {table} SET last_event_at = v.at "  # noqa: S608
+            f"FROM (SELECT column1 AS id, column2 AS at FROM (VALUES {', '.join(['(%s, %s)'] * len(latest))})) AS v "
+            f"WHERE {table}.id = v.id AND {later}",
+            params,
+        )
+
+
 def insert_new_events(batch: Sequence[NewEvent]) -> list[tuple[int, datetime]]:
-    """One multi-row INSERT ... ON CONFLICT DO NOTHING; returns what was stored."""
+    """One multi-row INSERT ... ON CONFLICT DO NOTHING; returns the account
+    and time of each event stored."""
+    if connection.vendor == "postgresql":
+        return insert_new_events_as_json(batch)
     quote = connection.ops.quote_name
     columns = ", ".join(quote(column) for column in EVENT_COLUMNS)
     json_placeholder = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
@@ -261,6 +285,36 @@ def insert_new_events(batch: Sequence[NewEvent]) -> list[tuple[int, datetime]]:
         )
         ids = [row[0] for row in cursor.fetchall()]
     return list(Event.objects.filter(pk__in=ids).values_list("account_id", "occurred_at"))
+
+
+def insert_new_events_as_json(batch: Sequence[NewEvent]) -> list[tuple[int, datetime]]:
+    """PostgreSQL: the rows as one JSON parameter, unpacked by the server.
+    Eight parameters a row cost the driver more than the insert itself
+    (parsing the statement's placeholders, quoting each value)."""
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(column) for column in EVENT_COLUMNS)
+    rows = [
+        {
+            "account_id": event.account_id,
+            "person_id": event.person_id,
+            "name": event.name,
+            "properties": event.properties,
+            "occurred_at": event.occurred_at.isoformat(),
+            "source": event.source,
+            "message_id": event.message_id,
+        }
+        for event in batch
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(Event._meta.db_table)} ({columns}) "  # noqa: S608
+            "SELECT account_id, person_id, name, properties, occurred_at, %s, source, message_id "
+            "FROM jsonb_to_recordset(%s::jsonb) AS e(account_id bigint, person_id bigint, name text, "
+            "properties jsonb, occurred_at timestamptz, source text, message_id text) "
+            "ON CONFLICT (message_id, source) DO NOTHING RETURNING account_id, occurred_at",
+            [timezone.now(), json.dumps(rows)],
+        )
+        return cursor.fetchall()
 
 
 # What a rep can record, and from which statuses.

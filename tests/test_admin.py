@@ -22,13 +22,12 @@ ADMIN_MODELS = [
 
 @pytest.fixture
 def scored_book(book):
-    from scoring.rescoring import rescore_all
-    from scoring.starter import ensure_starter_definition
-
     from django.utils import timezone
 
     from leads.models import PendingEvent, Source
     from scoring.models import LabRun
+    from scoring.rescoring import rescore_all
+    from scoring.starter import ensure_starter_definition
 
     definition = ensure_starter_definition()
     rescore_all(reason="test")

@@ -303,24 +303,15 @@ def test_reps_cannot_read_or_write_definitions(rep, definition):
     assert client.post("/api/definitions/", {"name": "x"}, format="json").status_code == 403
 
 
-def test_throttled_clients_get_429_with_retry_after(book, rep, settings):
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "user": "3/minute"},
-    }
-    from rest_framework.settings import api_settings
+def test_throttled_clients_get_429_with_retry_after(book, rep, monkeypatch):
     from rest_framework.throttling import UserRateThrottle
 
-    api_settings.reload()
-    UserRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
-    try:
-        client = token_client(rep.user)
-        statuses = [client.get("/api/accounts/").status_code for _ in range(4)]
-        assert statuses == [200, 200, 200, 429]
-        assert int(client.get("/api/accounts/")["Retry-After"]) > 0
-    finally:
-        api_settings.reload()
-        UserRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+    # Patched on the class for this test only; monkeypatch puts the rates back.
+    monkeypatch.setattr(UserRateThrottle, "THROTTLE_RATES", {"user": "3/minute", "anon": "60/minute"})
+    client = token_client(rep.user)
+    statuses = [client.get("/api/accounts/").status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    assert int(client.get("/api/accounts/")["Retry-After"]) > 0
 
 
 def test_the_schema_and_offline_docs_are_served(manager):

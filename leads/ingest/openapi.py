@@ -43,6 +43,18 @@ ERROR = {
         "success": {"type": "boolean"},
         "code": {"type": "string"},
         "message": {"type": "string", "description": "Names the problem and the message index."},
+        "errors": {
+            "type": "array",
+            "description": "400 only: every problem found.",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "index": {"type": "integer", "nullable": True},
+                    "field": {"type": "string"},
+                    "message": {"type": "string"},
+                },
+            },
+        },
     },
 }
 
@@ -70,9 +82,12 @@ def operation(call: str, body: dict) -> dict:
                         }
                     },
                 },
-                "400": error("Malformed JSON, a missing field, a wrong type or a limit exceeded."),
+                "400": error(
+                    "Malformed JSON (invalid_json), a missing field or a wrong type "
+                    "(invalid_request), or over a limit (too_large)."
+                ),
                 "401": error("Unknown or inactive write key."),
-                "413": error("Body over the size limit."),
+                "415": error("A Content-Encoding other than gzip."),
                 "429": error("Throttled; retry after Retry-After seconds."),
                 "503": error("Storage unavailable; retry after Retry-After seconds."),
             },

@@ -1,3 +1,14 @@
-"""Routes of Segment-compatible ingestion."""
+"""Routes of Segment-compatible ingestion: /v1/batch and the single calls,
+with or without a trailing slash, as the libraries and curl users send them."""
 
-urlpatterns = []
+from django.urls import re_path
+
+from . import views
+
+urlpatterns = [
+    re_path(
+        r"^(?P<call>batch|track|identify|group|page|screen|alias)/?$",
+        views.receive,
+        name="ingest",
+    ),
+]

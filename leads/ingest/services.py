@@ -1,0 +1,464 @@
+"""Storing validated Segment calls: the people, accounts and events of one
+request in one transaction, with a number of statements that does not grow
+with the number of messages (up to 500 a statement)."""
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+from django.db.models import Case, Value, When
+from django.utils import timezone
+
+from scoring.jobs import request_rescore
+
+from ..models import Account, Event, PendingEvent, Person, Source
+from ..services import NewEvent, record_events
+from .messages import EVENT_CALLS, Message
+
+PEOPLE_BATCH = 500
+# A person's last seen time is kept to this precision, so that a stream of
+# events does not rewrite the person's row with every batch.
+SEEN_PRECISION = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class Ingested:
+    """What a request stored. `events` counts new events, including pending
+    ones attached now; `duplicates` the events already stored; `pending` the
+    events kept until their person's account is known."""
+
+    events: int = 0
+    duplicates: int = 0
+    pending: int = 0
+    people: int = 0
+    accounts: int = 0
+
+
+@dataclass
+class PersonRow:
+    """What a batch says about one person (userId), merged in message order."""
+
+    external_id: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+    account_id: int | None = None
+    columns: dict = field(default_factory=dict)
+    traits: dict = field(default_factory=dict)
+
+    def seen(self, at: datetime) -> None:
+        self.first_seen_at = min(self.first_seen_at, at)
+        self.last_seen_at = max(self.last_seen_at, at)
+
+
+@transaction.atomic
+def ingest_messages(*, source: Source, messages: Sequence[Message]) -> Ingested:
+    """Store a batch all or nothing.
+
+    group upserts its account (by groupId) and links the person to it;
+    identify upserts the person (by userId). track, page and screen become
+    events on the person's account, or wait as pending events until a group
+    call links the person. identify (with both ids) and alias tie an
+    anonymous id to a user, so that its waiting events follow. Accounts that
+    got events, people or new traits are rescored once, after commit.
+    """
+    groups = [message for message in messages if message.call == "group"]
+    accounts, changed_accounts = upsert_accounts(groups)
+    # The last group call of a user in the batch wins: a person has one account.
+    links = {message.user_id: accounts[message.group_id] for message in groups if message.user_id}
+    aliases = identities(messages)
+    people = upsert_people(person_rows(messages, links=links))
+    if aliases:
+        renamed = {m.previous_id: m.user_id for m in messages if m.call == "alias"}
+        rekey_pending(aliases, renamed=renamed)
+
+    events = [
+        (message, message.user_id or aliases.get(message.anonymous_id, ""))
+        for message in messages
+        if message.call in EVENT_CALLS
+    ]
+    unlinked = [(m, user_id) for m, user_id in events if people.get(user_id, (0, None))[1] is None]
+    if unlinked and connection.vendor == "postgresql":
+        people.update(lock_waiting(
+            user_ids={user_id for _, user_id in unlinked if user_id},
+            anonymous_ids={m.anonymous_id for m, user_id in unlinked if not user_id and m.anonymous_id},
+        ))
+    new_events, waiting = [], []
+    for message, user_id in events:
+        person_id, account_id = people.get(user_id, (None, None))
+        if account_id is None:
+            waiting.append(pending_event(message, user_id=user_id, source=source))
+        else:
+            new_events.append(new_event(message, account_id=account_id, person_id=person_id, source=source))
+
+    # Events that waited for these people's accounts go first: they are older.
+    arrived = set(links) | {user_id for user_id in aliases.values() if people.get(user_id, (0, None))[1]}
+    attached, attached_ids = attach_pending(arrived, people=people) if arrived else ([], [])
+    recorded = record_events(attached + new_events) if attached or new_events else None
+    if attached_ids:
+        PendingEvent.objects.filter(pk__in=attached_ids).delete()
+    kept = keep_pending(waiting, source=source) if waiting else 0
+
+    profiles = {people[m.user_id][1] for m in messages if m.call == "identify" and m.user_id}
+    rescore = (changed_accounts | set(links.values()) | profiles) - {None}
+    if recorded is not None:
+        rescore -= set(recorded.account_ids)  # record_events rescores those already
+    request_rescore(rescore)
+    return Ingested(
+        events=recorded.stored if recorded else 0,
+        duplicates=recorded.duplicates if recorded else 0,
+        pending=kept,
+        people=len(people),
+        accounts=len(accounts),
+    )
+
+
+def identities(messages: Iterable[Message]) -> dict[str, str]:
+    """Which user an anonymous (or earlier) id now belongs to: identify with
+    both ids, and alias."""
+    aliases = {}
+    for message in messages:
+        if message.call == "alias":
+            aliases[message.previous_id] = message.user_id
+        elif message.call == "identify" and message.user_id and message.anonymous_id:
+            aliases[message.anonymous_id] = message.user_id
+    return aliases
+
+
+def upsert_accounts(groups: Sequence[Message]) -> tuple[dict[str, int], set[int]]:
+    """Create or update the accounts of group calls (by groupId). Returns
+    every account's id by groupId, and the ids of accounts whose data changed.
+
+    New accounts are inserted first (a concurrent request creating the same
+    one is ignored), then all are locked in a fixed order and the traits
+    merged in Python: few accounts per batch, so three statements at most.
+    """
+    if not groups:
+        return {}, set()
+    merged: dict[str, tuple[dict, dict, datetime]] = {}
+    for message in groups:
+        columns, traits, first = merged.get(message.group_id, ({}, {}, message.occurred_at))
+        merged[message.group_id] = (
+            {**columns, **message.columns},
+            {**traits, **message.traits},
+            min(first, message.occurred_at),
+        )
+    Account.objects.bulk_create(
+        [
+            Account(
+                external_id=group_id,
+                **{"name": group_id[:200], "signed_up_at": first, **columns},
+                traits=traits,
+            )
+            for group_id, (columns, traits, first) in merged.items()
+        ],
+        ignore_conflicts=True,
+    )
+    accounts = list(
+        Account.objects.select_for_update()
+        .filter(external_id__in=list(merged))
+        .order_by("external_id")
+    )
+    changed, fields = [], set()
+    now = timezone.now()
+    for account in accounts:
+        columns, traits, _ = merged[account.external_id]
+        differ = {name for name, value in columns.items() if getattr(account, name) != value}
+        new_traits = {**account.traits, **traits}
+        if new_traits != account.traits:
+            differ.add("traits")
+        if differ:
+            for name in differ - {"traits"}:
+                setattr(account, name, columns[name])
+            account.traits = new_traits
+            account.updated_at = now
+            changed.append(account)
+            fields |= differ
+    if changed:
+        Account.objects.bulk_update(changed, sorted(fields | {"updated_at"}))
+    return {account.external_id: account.pk for account in accounts}, {a.pk for a in changed}
+
+
+def person_rows(messages: Iterable[Message], *, links: dict[str, int]) -> list[PersonRow]:
+    """One row per userId in the batch: identify's columns and traits merged
+    in order, the first and last time seen, the account a group call gave."""
+    rows: dict[str, PersonRow] = {}
+    for message in messages:
+        user_id = message.user_id
+        if not user_id:
+            continue
+        row = rows.get(user_id)
+        if row is None:
+            row = rows[user_id] = PersonRow(user_id, message.occurred_at, message.occurred_at)
+        else:
+            row.seen(message.occurred_at)
+        if message.call == "identify":
+            row.columns.update(message.columns)
+            row.traits.update(message.traits)
+    for user_id, account_id in links.items():
+        rows[user_id].account_id = account_id
+    return sorted(rows.values(), key=lambda row: row.external_id)
+
+
+PERSON_COLUMNS = [
+    "external_id",
+    "account_id",
+    "email",
+    "name",
+    "title",
+    "traits",
+    "first_seen_at",
+    "last_seen_at",
+]
+
+
+def upsert_people(rows: Sequence[PersonRow]) -> dict[str, tuple[int, int | None]]:
+    """Create or update people by userId; returns (person id, account id) by userId.
+
+    One read finds who exists and whose seen times moved: the first seen
+    earlier, or the last seen later by more than SEEN_PRECISION. Only new
+    people and those identified or grouped in the batch are upserted, and
+    only the moved seen times updated, so a batch of events from known
+    people usually writes no person. Rows come sorted by userId, so
+    concurrent batches lock people in the same order.
+    """
+    people, moved = find_people(rows)
+    profiles = [
+        row for row in rows
+        if row.external_id not in people or row.columns or row.traits or row.account_id is not None
+    ]
+    for start in range(0, len(profiles), PEOPLE_BATCH):
+        people.update(_upsert_people(profiles[start : start + PEOPLE_BATCH]))
+    written = {row.external_id for row in profiles}
+    mark_seen([row for row in rows if row.external_id in moved and row.external_id not in written])
+    return people
+
+
+def find_people(rows: Sequence[PersonRow]) -> tuple[dict[str, tuple[int, int | None]], set[str]]:
+    """(person id, account id) by userId of the people who exist, and the
+    userIds whose seen times moved."""
+    if not rows:
+        return {}, set()
+    table = connection.ops.quote_name(Person._meta.db_table)
+    seen, params = seen_table(rows)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT p.external_id, p.id, p.account_id, "  # noqa: S608
+            "(p.first_seen_at IS NULL OR p.first_seen_at > v.first_at "
+            "OR p.last_seen_at IS NULL OR p.last_seen_at < v.stale_before) "
+            f"FROM {table} p JOIN {seen} ON p.external_id = v.external_id",
+            params,
+        )
+        found = cursor.fetchall()
+    people = {external_id: (pk, account_id) for external_id, pk, account_id, _ in found}
+    return people, {external_id for external_id, _, _, moved in found if moved}
+
+
+def mark_seen(rows: Sequence[PersonRow]) -> None:
+    """First seen only moves back, last seen only forward."""
+    if not rows:
+        return
+    table = connection.ops.quote_name(Person._meta.db_table)
+    seen, params = seen_table(rows)
+    earlier = f"{table}.first_seen_at IS NULL OR {table}.first_seen_at > v.first_at"
+    later = f"{table}.last_seen_at IS NULL OR {table}.last_seen_at < v.last_at"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET "  # noqa: S608
+            f"first_seen_at = CASE WHEN {earlier} THEN v.first_at ELSE {table}.first_seen_at END, "
+            f"last_seen_at = CASE WHEN {later} THEN v.last_at ELSE {table}.last_seen_at END "
+            f"FROM {seen} WHERE {table}.external_id = v.external_id",
+            params,
+        )
+
+
+def seen_table(rows: Sequence[PersonRow]) -> tuple[str, list]:
+    return rows_table(
+        {"external_id": "text", "first_at": "timestamptz", "last_at": "timestamptz",
+         "stale_before": "timestamptz"},
+        [(row.external_id, row.first_seen_at, row.last_seen_at, row.last_seen_at - SEEN_PRECISION)
+         for row in rows],
+    )
+
+
+def rows_table(columns: dict[str, str], rows: Sequence[tuple]) -> tuple[str, list]:
+    """`rows` as a derived table named v for a FROM clause, with its params:
+    on PostgreSQL one JSON parameter (a statement with hundreds of
+    placeholders costs the driver more than the query), elsewhere VALUES.
+    `columns` maps each name to its PostgreSQL type."""
+    names = list(columns)
+    if connection.vendor == "postgresql":
+        data = [
+            {name: value.isoformat() if isinstance(value, datetime) else value
+             for name, value in zip(names, row, strict=True)}
+            for row in rows
+        ]
+        spec = ", ".join(f"{name} {type_}" for name, type_ in columns.items())
+        return f"jsonb_to_recordset(%s::jsonb) AS v({spec})", [json.dumps(data)]
+    adapt = connection.ops.adapt_datetimefield_value
+    one_row = "(" + ", ".join(["%s"] * len(names)) + ")"
+    select = ", ".join(f"column{number} AS {name}" for number, name in enumerate(names, 1))
+    params = [adapt(value) if isinstance(value, datetime) else value for row in rows for value in row]
+    values = ", ".join([one_row] * len(rows))
+    return f"(SELECT {select} FROM (VALUES {values})) AS v", params  # noqa: S608
+
+
+def _upsert_people(rows: Sequence[PersonRow]) -> dict[str, tuple[int, int | None]]:
+    quote = connection.ops.quote_name
+    table = quote(Person._meta.db_table)
+    postgres = connection.vendor == "postgresql"
+    row = "(" + ", ".join(["%s"] * 5 + ["%s::jsonb" if postgres else "%s"] + ["%s"] * 2) + ")"
+    merge_traits = f"{table}.traits || EXCLUDED.traits" if postgres else f"json_patch({table}.traits, EXCLUDED.traits)"
+    adapt = connection.ops.adapt_datetimefield_value
+    params = []
+    for person in rows:
+        params += [
+            person.external_id,
+            person.account_id,
+            person.columns.get("email", ""),
+            person.columns.get("name", ""),
+            person.columns.get("title", ""),
+            json.dumps(person.traits),
+            adapt(person.first_seen_at),
+            adapt(person.last_seen_at),
+        ]
+
+    def keep_unless_given(column: str) -> str:
+        return f"{column} = CASE WHEN EXCLUDED.{column} = '' THEN {table}.{column} ELSE EXCLUDED.{column} END"
+
+    sql = (
+        f"INSERT INTO {table} ({', '.join(quote(c) for c in PERSON_COLUMNS)}) "  # noqa: S608
+        f"VALUES {', '.join([row] * len(rows))} "
+        "ON CONFLICT (external_id) DO UPDATE SET "
+        f"account_id = COALESCE(EXCLUDED.account_id, {table}.account_id), "
+        f"{keep_unless_given('email')}, {keep_unless_given('name')}, {keep_unless_given('title')}, "
+        f"traits = {merge_traits}, "
+        f"first_seen_at = CASE WHEN {table}.first_seen_at IS NULL "
+        f"OR EXCLUDED.first_seen_at < {table}.first_seen_at "
+        f"THEN EXCLUDED.first_seen_at ELSE {table}.first_seen_at END, "
+        f"last_seen_at = CASE WHEN {table}.last_seen_at IS NULL "
+        f"OR EXCLUDED.last_seen_at > {table}.last_seen_at "
+        f"THEN EXCLUDED.last_seen_at ELSE {table}.last_seen_at END "
+        "RETURNING id, external_id, account_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {external_id: (pk, account_id) for pk, external_id, account_id in cursor.fetchall()}
+
+
+# Transaction-scoped advisory locks on anonymous ids, taken in a fixed order.
+ANONYMOUS_LOCKS = (
+    "SELECT {function}(key) FROM (SELECT DISTINCT hashtextextended('pqlsite-anonymous:' || id, 0) "
+    "AS key FROM unnest(%s::text[]) AS id ORDER BY key) AS keys"
+)
+
+
+def lock_waiting(*, user_ids: set[str], anonymous_ids: set[str]) -> dict[str, tuple[int, int | None]]:
+    """PostgreSQL, for events about to wait for an account: lock their
+    people (FOR SHARE, re-reading them) and their anonymous ids (shared
+    advisory locks). A concurrent request linking one of these people, or
+    naming one of these anonymous ids, then either committed first, and the
+    re-read sees its link, or waits for this commit and then sees these
+    pending events. Without the locks each would miss the other's rows and
+    the events would wait for good."""
+    people = {}
+    with connection.cursor() as cursor:
+        if user_ids:
+            cursor.execute(
+                f"SELECT external_id, id, account_id FROM {Person._meta.db_table} "  # noqa: S608
+                "WHERE external_id = ANY(%s) ORDER BY external_id FOR SHARE",
+                [sorted(user_ids)],
+            )
+            people = {external_id: (pk, account_id) for external_id, pk, account_id in cursor.fetchall()}
+        if anonymous_ids:
+            cursor.execute(
+                ANONYMOUS_LOCKS.format(function="pg_advisory_xact_lock_shared"), [sorted(anonymous_ids)]
+            )
+    return people
+
+
+def rekey_pending(aliases: dict[str, str], *, renamed: dict[str, str]) -> None:
+    """Waiting events of an anonymous id now belong to its user; those of a
+    user id that alias replaced, to the new one. On PostgreSQL the anonymous
+    ids, and the people alias replaced, are locked first (see lock_waiting),
+    in the same order: people, then anonymous ids."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            if renamed:
+                cursor.execute(
+                    f"SELECT 1 FROM {Person._meta.db_table} WHERE external_id = ANY(%s) "  # noqa: S608
+                    "ORDER BY external_id FOR UPDATE",
+                    [sorted(renamed)],
+                )
+            cursor.execute(ANONYMOUS_LOCKS.format(function="pg_advisory_xact_lock"), [sorted(aliases)])
+    PendingEvent.objects.filter(user_id="", anonymous_id__in=list(aliases)).update(
+        user_id=Case(*(When(anonymous_id=old, then=Value(new)) for old, new in aliases.items()))
+    )
+    if renamed:
+        PendingEvent.objects.filter(user_id__in=list(renamed)).update(
+            user_id=Case(*(When(user_id=old, then=Value(new)) for old, new in renamed.items()))
+        )
+
+
+def attach_pending(
+    user_ids: set[str], *, people: dict[str, tuple[int, int | None]]
+) -> tuple[list[NewEvent], list[int]]:
+    """The waiting events of people who now have an account, as new events
+    (each keeps its own source and message id), and the pending rows' ids."""
+    rows = PendingEvent.objects.filter(user_id__in=sorted(user_ids)).values_list(
+        "pk", "source", "message_id", "user_id", "name", "properties", "occurred_at"
+    )
+    events, ids = [], []
+    for pk, source, message_id, user_id, name, properties, occurred_at in rows:
+        person_id, account_id = people[user_id]
+        ids.append(pk)
+        events.append(
+            NewEvent(
+                account_id=account_id,
+                person_id=person_id,
+                name=name,
+                occurred_at=occurred_at,
+                message_id=message_id,
+                source=source,
+                properties=properties,
+            )
+        )
+    return events, ids
+
+
+def keep_pending(events: Sequence[PendingEvent], *, source: Source) -> int:
+    """Store events that wait for their person's account, unless already
+    stored: as pending (same source and message id) or as an event."""
+    stored = set(
+        Event.objects.filter(source=source.slug, message_id__in=[e.message_id for e in events])
+        .order_by()
+        .values_list("message_id", flat=True)
+    )
+    fresh = [event for event in events if event.message_id not in stored]
+    PendingEvent.objects.bulk_create(fresh, ignore_conflicts=True, batch_size=500)
+    return len(fresh)
+
+
+def new_event(message: Message, *, account_id: int, person_id: int | None, source: Source) -> NewEvent:
+    return NewEvent(
+        account_id=account_id,
+        person_id=person_id,
+        name=message.event,
+        occurred_at=message.occurred_at,
+        message_id=message.message_id,
+        source=source.slug,
+        properties=message.properties,
+    )
+
+
+def pending_event(message: Message, *, user_id: str, source: Source) -> PendingEvent:
+    return PendingEvent(
+        source=source.slug,
+        message_id=message.message_id,
+        user_id=user_id,
+        anonymous_id=message.anonymous_id,
+        name=message.event,
+        properties=message.properties,
+        occurred_at=message.occurred_at,
+    )

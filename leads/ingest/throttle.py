@@ -1,0 +1,51 @@
+"""Requests per write key, counted in the cache (Redis when configured, so
+every web process shares the count) in fixed windows: one increment a request,
+where DRF's throttles keep and rewrite a list of every request's time."""
+
+import logging
+import math
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+KEY = "ingest:throttle:{}:{}"
+
+
+def ingest_rate() -> str | None:
+    """REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["ingest"], e.g. "6000/minute"."""
+    return settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {}).get("ingest")
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """"6000/minute" -> (6000, 60), as DRF reads rates (only the period's first letter counts)."""
+    number, period = rate.split("/")
+    return int(number), PERIODS[period.strip()[0].lower()]
+
+
+def seconds_to_wait(key: str, *, rate: str | None = None, now: float | None = None) -> int | None:
+    """Count one request for `key`; None when it is within the rate, else the
+    seconds until the window ends (for Retry-After). A cache that cannot be
+    reached lets the request through: ingestion matters more than the limit."""
+    rate = ingest_rate() if rate is None else rate
+    if not rate:
+        return None
+    allowed, duration = parse_rate(rate)
+    now = time.time() if now is None else now
+    window = int(now // duration)
+    counter = KEY.format(key, window)
+    try:
+        try:
+            count = cache.incr(counter)  # atomic in Redis and locmem
+        except ValueError:  # the window's first request
+            count = 1 if cache.add(counter, 1, timeout=duration + 1) else cache.incr(counter)
+    except (RedisError, ValueError):
+        log.warning("Ingest throttle unavailable; letting the request through", exc_info=True)
+        return None
+    if count <= allowed:
+        return None
+    return max(1, math.ceil((window + 1) * duration - now))

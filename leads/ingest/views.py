@@ -1,0 +1,215 @@
+"""Segment's HTTP tracking API: POST /v1/batch and the single calls
+(/v1/track, /v1/identify, ...), authenticated by a source's write key.
+
+Success is a plain 200 {"success": true}, sent once the request is committed.
+Errors are JSON {"success": false, "code", "message"}, as Segment's and
+RudderStack's libraries read them: 400 for what resending cannot fix (they
+drop it), 429 and 503 with Retry-After for what it can (they retry).
+"""
+
+import base64
+import binascii
+import json
+import logging
+import math
+import zlib
+
+from django.db import DatabaseError, DataError
+from django.http import JsonResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+
+from ..models import Source
+from . import throttle
+from .messages import BATCH_LIMIT, MESSAGE_LIMIT, InvalidPayload, parse_batch, parse_call
+from .services import ingest_messages
+
+log = logging.getLogger(__name__)
+
+# A gzipped body may be a little larger than what it holds (headers, incompressible data).
+GZIP_OVERHEAD = 1024
+# Seconds a client should wait after a storage failure before it resends.
+RETRY_AFTER_UNAVAILABLE = 5
+
+
+class Refusal(Exception):
+    """A request answered with an error; nothing of it was stored."""
+
+    def __init__(self, status: int, code: str, message: str, *, headers=None, errors=None):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.headers = headers or {}
+        self.errors = errors
+
+    def response(self) -> JsonResponse:
+        body = {"success": False, "code": self.code, "message": self.message}
+        if self.errors:
+            body["errors"] = self.errors
+        response = JsonResponse(body, status=self.status)
+        for name, value in self.headers.items():
+            response[name] = value
+        return response
+
+
+@csrf_exempt
+def receive(request, call: str):
+    """One endpoint for all seven paths; `call` is batch, track, identify, ..."""
+    try:
+        if request.method != "POST":
+            raise Refusal(405, "method_not_allowed", "Use POST.", headers={"Allow": "POST"})
+        source = store(request, call)
+    except Refusal as refusal:
+        return refusal.response()
+    except DataError:
+        # A value the database refuses: resending would fail again, so a 400.
+        log.exception("Ingestion refused a request the database cannot store")
+        return Refusal(400, "invalid_request", "A value in the request cannot be stored.").response()
+    except DatabaseError:
+        log.exception("Ingestion failed to store a request; the client will retry")
+        return Refusal(
+            503, "unavailable", "Storage is unavailable; retry later.",
+            headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE)},
+        ).response()
+    log.debug("Ingested a %s request from source %s", call, source.slug)
+    return JsonResponse({"success": True})
+
+
+def store(request, call: str) -> Source:
+    """Authenticate, throttle, validate and store; raises Refusal."""
+    received_at = timezone.now()
+    limit = BATCH_LIMIT if call == "batch" else MESSAGE_LIMIT
+    body = read_body(request, limit=limit)
+    key = basic_user(request)
+    source = authenticate(key) if key else None
+    payload = parse_json(body)
+    if source is None:
+        key = payload.get("writeKey") if isinstance(payload, dict) else None
+        source = authenticate(key if isinstance(key, str) else "")
+    try:
+        if call == "batch":
+            messages = parse_batch(payload, received_at=received_at, body_size=len(body))
+        else:
+            messages = [parse_call(payload, call=call, received_at=received_at)]
+    except InvalidPayload as invalid:
+        raise Refusal(400, invalid.code, problems_message(invalid), errors=[
+            problem.as_dict() for problem in invalid.problems[:100]
+        ]) from None
+    if messages:
+        ingest_messages(source=source, messages=messages)
+    return source
+
+
+def problems_message(invalid: InvalidPayload) -> str:
+    first, more = str(invalid.problems[0]), len(invalid.problems) - 1
+    return f"{first} (and {more} more problem{'s' if more > 1 else ''})" if more else first
+
+
+def read_body(request, *, limit: int) -> bytes:
+    """The request body, gunzipped when Content-Encoding says so, refused
+    when over `limit` bytes (before or after decompression)."""
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in ("", "identity", "gzip"):
+        raise Refusal(415, "unsupported_encoding", "Content-Encoding must be gzip or absent.")
+    gzipped = encoding == "gzip"
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise Refusal(400, "invalid_request", "Content-Length is not a number.") from None
+    if length > limit + (GZIP_OVERHEAD if gzipped else 0):
+        raise too_large(limit)
+    body = request.body
+    if gzipped:
+        body = gunzip(body, limit=limit)
+    if len(body) > limit:
+        raise too_large(limit)
+    return body
+
+
+def gunzip(data: bytes, *, limit: int) -> bytes:
+    """Decompress at most limit + 1 bytes, so a small body cannot expand into
+    a large one in memory."""
+    decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        body = decompressor.decompress(data, limit + 1)
+    except zlib.error:
+        raise Refusal(400, "invalid_request", "The body is not valid gzip.") from None
+    if len(body) > limit:
+        raise too_large(limit)
+    if not decompressor.eof:
+        raise Refusal(400, "invalid_request", "The gzip body is truncated.")
+    return body
+
+
+def too_large(limit: int) -> Refusal:
+    what = "batch" if limit == BATCH_LIMIT else "message"
+    return Refusal(400, "too_large", f"body: over the {limit // 1024} KB limit per {what}")
+
+
+def parse_json(body: bytes):
+    """The body as JSON. NaN, Infinity and numbers too large for a float are
+    refused, as is the NUL character: PostgreSQL stores none of them, and a
+    batch that can never be stored must not get a 503 the libraries resend."""
+    try:
+        payload = json.loads(body, parse_constant=_no_constant, parse_float=_finite)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise Refusal(400, "invalid_json", f"body: not valid JSON ({error})") from None
+    if b"\\u0000" in body and _has_nul(payload):  # JSON escapes are lowercase u
+        raise Refusal(400, "invalid_json", "body: strings must not contain the NUL character (\\u0000)")
+    return payload
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text} is too large a number")
+    return value
+
+
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+def basic_user(request) -> str:
+    """The write key sent as the Basic user name (the password is empty)."""
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return ""
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return ""
+    return decoded.partition(":")[0]
+
+
+def authenticate(write_key: str) -> Source:
+    """The active source with this write key, throttled; raises Refusal."""
+    if not write_key:
+        raise Refusal(
+            401, "unauthorized",
+            "A write key is required: as the Basic user name or as writeKey in the body.",
+            headers={"WWW-Authenticate": 'Basic realm="ingest"'},
+        )
+    try:
+        source = Source.objects.only("pk", "slug").get(write_key=write_key, is_active=True)
+    except Source.DoesNotExist:
+        raise Refusal(
+            401, "unauthorized", "Unknown or inactive write key.",
+            headers={"WWW-Authenticate": 'Basic realm="ingest"'},
+        ) from None
+    wait = throttle.seconds_to_wait(f"source:{source.pk}")
+    if wait is not None:
+        raise Refusal(
+            429, "rate_limited", f"Too many requests for this write key; retry in {wait} s.",
+            headers={"Retry-After": str(wait)},
+        )
+    return source
