@@ -236,3 +236,28 @@ def definition():
         mid_tier_min_employees=50,
         large_tier_min_employees=500,
     )
+
+
+def fuzz_operations(schema, *, examples: int, **call_options) -> int:
+    """Send generated input to every operation of a schemathesis schema and
+    require no 5xx. The same examples on every run, so CI is repeatable.
+    Returns how many operations were walked."""
+    from hypothesis import HealthCheck, given, settings
+    from schemathesis.checks import not_a_server_error
+
+    operations = [result.ok() for result in schema.get_all_operations()]
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=examples,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
+        def call(case):
+            case.call_and_validate(checks=[not_a_server_error], **call_options)
+
+        call()
+    return len(operations)

@@ -6,8 +6,7 @@ import os
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import not_a_server_error
+from conftest import fuzz_operations
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,20 +31,5 @@ def test_no_input_makes_the_api_fail(api_schema, manager):
     from rest_framework.authtoken.models import Token
 
     headers = {"Authorization": f"Token {Token.objects.get_or_create(user=manager)[0].key}"}
-    operations = [result.ok() for result in api_schema.get_all_operations()]
-    assert len(operations) >= 20
-
-    for operation in operations:
-
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=EXAMPLES_PER_OPERATION,
-            deadline=None,
-            database=None,
-            derandomize=True,
-            suppress_health_check=list(HealthCheck),
-        )
-        def call(case):
-            case.call_and_validate(headers=headers, checks=[not_a_server_error])
-
-        call()
+    walked = fuzz_operations(api_schema, examples=EXAMPLES_PER_OPERATION, headers=headers)
+    assert walked >= 20

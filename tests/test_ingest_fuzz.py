@@ -7,8 +7,7 @@ import os
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import not_a_server_error
+from conftest import fuzz_operations
 
 from leads.models import Source
 
@@ -33,23 +32,7 @@ def ingest_schema(inline_queues):
 def test_no_payload_makes_ingestion_fail(ingest_schema, settings_throttle_off):
     source = Source.objects.create(name="Fuzz", slug="fuzz")
     auth = (source.write_key, "")
-    operations = [result.ok() for result in ingest_schema.get_all_operations()]
-    assert len(operations) == 7
-
-    for operation in operations:
-
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=EXAMPLES_PER_OPERATION,
-            deadline=None,
-            database=None,
-            derandomize=True,
-            suppress_health_check=list(HealthCheck),
-        )
-        def call(case):
-            case.call_and_validate(auth=auth, checks=[not_a_server_error])
-
-        call()
+    assert fuzz_operations(ingest_schema, examples=EXAMPLES_PER_OPERATION, auth=auth) == 7
 
 
 @pytest.fixture
