@@ -15,22 +15,11 @@ def use_benchmark_database(*, accounts: int, events: int) -> str:
     database named after it and the book (e.g. test_bench_100000_5000000) is
     used, created and seeded once, and reused by later runs of the same size.
     """
-    import environ
     import psycopg
 
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        sys.exit("Set DATABASE_URL to a PostgreSQL database, e.g. postgres://postgres@127.0.0.1:5432/test")
-    config = environ.Env.db_url_config(url)
-    server = dict(
-        host=config["HOST"] or None,
-        port=config["PORT"] or None,
-        user=config["USER"] or None,
-        password=config["PASSWORD"] or None,
-    )
-    name = config["NAME"]
+    server, name, url = server_config()
     if _has_other_data(server, name, accounts=accounts, events=events):
-        name = f"{config['NAME']}_bench_{accounts}_{events}"
+        name = f"{name}_bench_{accounts}_{events}"
         with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
             exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
             if not exists:
@@ -43,6 +32,23 @@ def use_benchmark_database(*, accounts: int, events: int) -> str:
     django.setup()
     _migrate_and_seed(accounts=accounts, events=events)
     return name
+
+
+def server_config() -> tuple[dict, str, str]:
+    """The PostgreSQL server and database of DATABASE_URL (required), and the URL."""
+    import environ
+
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        sys.exit("Set DATABASE_URL to a PostgreSQL database, e.g. postgres://postgres@127.0.0.1:5432/test")
+    config = environ.Env.db_url_config(url)
+    server = dict(
+        host=config["HOST"] or None,
+        port=config["PORT"] or None,
+        user=config["USER"] or None,
+        password=config["PASSWORD"] or None,
+    )
+    return server, config["NAME"], url
 
 
 def _has_other_data(server, name, *, accounts, events) -> bool:

@@ -33,6 +33,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from database import server_config  # noqa: E402
+
 EVENT_NAMES = [
     "login", "hour_logged", "invite_sent", "message_sent", "channel_created",
     "file_uploaded", "pricing_page_viewed", "usage_limit_hit", "contact_sales_clicked",
@@ -119,22 +123,6 @@ def main():
 
 
 # --- the database and the services --------------------------------------
-
-
-def server_config() -> tuple[dict, str, str]:
-    import environ
-
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        sys.exit("Set DATABASE_URL to a PostgreSQL database, e.g. postgres://postgres@127.0.0.1:5432/test")
-    config = environ.Env.db_url_config(url)
-    server = dict(
-        host=config["HOST"] or None,
-        port=config["PORT"] or None,
-        user=config["USER"] or None,
-        password=config["PASSWORD"] or None,
-    )
-    return server, config["NAME"], url
 
 
 def database_url(name: str) -> str:

@@ -37,10 +37,21 @@ def inline_redis():
     return FakeRedis()
 
 
+@cache
+def redis_at(url: str):
+    """One client (and connection pool) per Redis URL for the process:
+    ingestion enqueues on every batch, and a new client per call costs a
+    connection each time."""
+    import redis
+
+    return redis.Redis.from_url(url)
+
+
 def scoring_queue():
     # Callers enqueue from on_commit callbacks already, so no deferral here.
-    if settings.RQ_QUEUES[QUEUE]["ASYNC"]:
-        return django_rq.get_queue(QUEUE, commit_mode="auto")
+    config = settings.RQ_QUEUES[QUEUE]
+    if config["ASYNC"]:
+        return django_rq.get_queue(QUEUE, connection=redis_at(config["URL"]), commit_mode="auto")
     return django_rq.get_queue(
         QUEUE, connection=inline_redis(), is_async=False, commit_mode="auto"
     )
