@@ -5,13 +5,17 @@ testable on plain values and the same code scores one account or all.
 
 import operator
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
+from typing import NamedTuple
 
 from leads.models import Tier
 
 from .terms import DEFAULT_ACTIVATION_THRESHOLDS, Operator, Role, Subject, Window
+
+# Distinct text values whose verdict an attribute test remembers.
+VERDICTS_KEPT = 100_000
 
 OPERATOR_SYMBOLS = {
     Operator.EQ: "=",
@@ -22,9 +26,12 @@ OPERATOR_SYMBOLS = {
 }
 
 
-@dataclass(frozen=True)
-class Measure:
-    """An event count the facts query computes per account."""
+class Measure(NamedTuple):
+    """An event count the facts query computes per account.
+
+    A tuple, because measures key the counts of every account: a tuple's
+    hash and equality run in C, several times faster than a dataclass's.
+    """
 
     event_name: str = ""
     property_key: str = ""
@@ -32,23 +39,6 @@ class Measure:
     window: str = Window.EVER
     window_days: int | None = None
     distinct_days: bool = False
-
-    # Measures key the counts of every account: hash once, not per lookup.
-    @cached_property
-    def _hash(self) -> int:
-        return hash(
-            (
-                self.event_name,
-                self.property_key,
-                self.property_value,
-                self.window,
-                self.window_days,
-                self.distinct_days,
-            )
-        )
-
-    def __hash__(self) -> int:
-        return self._hash
 
     def describe(self) -> str:
         what = "days active" if self.distinct_days else f"{self.event_name or 'events'} count"
@@ -82,9 +72,33 @@ class AttributeTest:
         values = self.value if isinstance(self.value, tuple) else (self.value,)
         return frozenset(n for n in map(to_number, values) if n is not None)
 
+    @cached_property
+    def verdicts(self) -> dict[str, bool]:
+        """holds() of the text values seen so far: a book repeats the same
+        industries, plans and titles over and over."""
+        return {}
+
+    @cached_property
+    def read(self) -> Callable[[Mapping[str, object]], object]:
+        """lookup() of this field, with the prefix test done once."""
+        if self.field.startswith("traits."):
+            return partial(lookup, name=self.field)
+        return operator.methodcaller("get", self.field)
+
     def holds(self, observed) -> bool:
         """Whether an observed value passes; a missing value never does
         (except that it is, of course, not set)."""
+        if observed.__class__ is not str:
+            return self.decide(observed)
+        verdicts = self.verdicts
+        held = verdicts.get(observed)
+        if held is None:
+            held = self.decide(observed)
+            if len(verdicts) < VERDICTS_KEPT:
+                verdicts[observed] = held
+        return held
+
+    def decide(self, observed) -> bool:
         operator = self.operator
         if operator == Operator.IS_SET:
             return is_set(observed)
@@ -101,12 +115,13 @@ class AttributeTest:
 
     def check(self, facts: "AccountFacts") -> tuple[bool, object]:
         """Whether it holds, and what was observed (for any person: who and what)."""
+        read, holds = self.read, self.holds
         if self.subject == Subject.ACCOUNT:
-            observed = facts.attribute(self.field)
-            return self.holds(observed), observed
+            observed = read(facts.attributes)
+            return holds(observed), observed
         for person in facts.people:
-            observed = lookup(person, self.field)
-            if self.holds(observed):
+            observed = read(person)
+            if holds(observed):
                 return True, [person.get("email") or person.get("name") or "a person", observed]
         return False, None
 
@@ -190,20 +205,46 @@ class Scorecard:
         )
 
     @cached_property
-    def person_fields(self) -> frozenset[str]:
-        return frozenset(
-            rule.test.field
-            for rule in self.rules
-            if isinstance(rule.test, AttributeTest) and rule.test.subject == Subject.ANY_PERSON
+    def person_tests(self) -> tuple["AttributeTest", ...]:
+        """The tests of any person in the account, each once."""
+        return tuple(
+            dict.fromkeys(
+                rule.test
+                for rule in self.rules
+                if isinstance(rule.test, AttributeTest) and rule.test.subject == Subject.ANY_PERSON
+            )
         )
 
     @cached_property
     def plan(self) -> tuple:
-        """The rules flattened for the hot loop of evaluate()."""
-        return tuple(
-            (rule.id, rule.points, rule.role == Role.GATE, rule.role == Role.TRIGGER, rule.gates_apply, rule.test.check)
-            for rule in self.rules
-        )
+        """The rules flattened for the hot loop of evaluate(). A count test
+        is its measure, comparison and threshold, checked in line; its
+        measure is the very object the facts are keyed by, so that a lookup
+        is found by identity."""
+        same = {measure: measure for measure in self.measures}
+        steps = []
+        for rule in self.rules:
+            test = rule.test
+            counted = isinstance(test, CountTest)
+            steps.append(
+                (
+                    rule.id,
+                    rule.points,
+                    rule.role == Role.GATE,
+                    rule.role == Role.TRIGGER,
+                    rule.gates_apply,
+                    same[test.measure] if counted else None,
+                    COMPARISONS[test.operator] if counted else None,
+                    test.count if counted else None,
+                    None if counted else test.check,
+                )
+            )
+        return tuple(steps)
+
+    @cached_property
+    def milestone_plan(self) -> tuple:
+        same = {measure: measure for measure in self.measures}
+        return tuple((same[milestone.measure], milestone.min_count) for milestone in self.milestones)
 
     def tier_for(self, employee_count: int | None) -> Tier:
         if employee_count is not None and employee_count >= self.large_tier_min_employees:
@@ -219,7 +260,7 @@ class Scorecard:
         return DEFAULT_ACTIVATION_THRESHOLDS[tier] if chosen is None else chosen
 
 
-@dataclass
+@dataclass(slots=True)
 class AccountFacts:
     """What the engine knows of one account: attributes, people and event counts."""
 
@@ -236,7 +277,7 @@ TIER_RANK = {Tier.SMALL: 1, Tier.MID: 2, Tier.LARGE: 3}
 SCORE_SPAN = 10_000_000  # scores from -5,000,000 to 4,999,999 keep their order
 
 
-@dataclass
+@dataclass(slots=True)
 class Result:
     """One account's outcome. `explanation` is compact (ids and observed
     values, stored for every account); explain() turns it into sentences."""
@@ -262,30 +303,36 @@ def evaluate(card: Scorecard, facts: AccountFacts) -> Result:
     gates_hold = True
     score = 0
     checks = []
+    check_made = checks.append
     holding_triggers = []
-    for rule_id, points, is_gate, is_trigger, gates_apply, check in card.plan:
-        held, observed = check(facts)
+    counted = facts.counts.get
+    for rule_id, points, is_gate, is_trigger, gates_apply, measure, compare, count, check in card.plan:
+        if check is None:
+            observed = counted(measure, 0)
+            held = compare(observed, count)
+        else:
+            held, observed = check(facts)
         if held:
             score += points
-            checks.append([rule_id, True, observed, points])
+            check_made([rule_id, True, observed, points])
             if is_trigger:
                 holding_triggers.append((rule_id, gates_apply))
         else:
-            checks.append([rule_id, False, observed, 0])
+            check_made([rule_id, False, observed, 0])
             if is_gate:
                 gates_hold = False
     triggers = [rule_id for rule_id, gates_apply in holding_triggers if gates_hold or not gates_apply]
 
-    counts = facts.counts
-    observed_milestones = [counts.get(milestone.measure, 0) for milestone in card.milestones]
     activation = None
-    if observed_milestones:
-        reached = sum(
-            observed >= milestone.min_count
-            for milestone, observed in zip(card.milestones, observed_milestones, strict=True)
-        )
+    observed_milestones = []
+    if card.milestones:
+        reached = 0
+        for measure, min_count in card.milestone_plan:
+            observed = counted(measure, 0)
+            observed_milestones.append(observed)
+            reached += observed >= min_count
         activation = round(100 * reached / len(observed_milestones))
-    tier = card.tier_for(to_number(facts.attribute("employee_count")))
+    tier = card.tier_for(to_number(facts.attributes.get("employee_count")))
     by_score = gates_hold and score >= card.score_threshold
     by_activation = (
         gates_hold and activation is not None and activation >= card.activation_threshold(tier)

@@ -2,21 +2,23 @@
 their attributes, their people, and every event count of a scorecard in one
 aggregate query (COUNT ... FILTER per measure, grouped by account)."""
 
+import queue
 import threading
 from collections import defaultdict
-from collections.abc import Iterable
-from concurrent.futures import Future
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import connection, connections
-from django.db.models import Count, DateTimeField, ExpressionWrapper, F, Q, TextField
+from django.core.exceptions import EmptyResultSet
+from django.db import connection, connections, transaction
+from django.db.models import Count, DateTimeField, ExpressionWrapper, F, Q, QuerySet, TextField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, TruncDate
 
 from leads.models import Account, Event, Person
 
-from .engine import AccountFacts, Measure, Scorecard
+from .engine import AccountFacts, AttributeTest, Measure, Scorecard, lookup
 from .terms import Window
 
 
@@ -44,13 +46,10 @@ def measure_filter(measure: Measure, *, property_alias: str, now: datetime) -> Q
     return condition
 
 
-def event_counts(
-    measures: Iterable[Measure], *, events_in_scope: Q, now: datetime
-) -> dict[int, dict[Measure, int]]:
-    """Every measure for every account in scope, in one GROUP BY query."""
+def count_query(measures: Iterable[Measure], *, events_in_scope: Q, now: datetime):
+    """The measures in a fixed order, and the GROUP BY query giving
+    (account_id, *counts) rows in account order."""
     measures = sorted(set(measures), key=repr)
-    if not measures:
-        return {}
     events = Event.objects.filter(events_in_scope)
     names = {measure.event_name for measure in measures}
     if "" not in names:
@@ -72,10 +71,50 @@ def event_counts(
             aggregates[f"m{index}"] = Count(TruncDate("occurred_at"), distinct=True, filter=condition)
         else:
             aggregates[f"m{index}"] = Count("pk", filter=condition)
-    rows = events.values("account_id").annotate(**aggregates).order_by().values_list(
-        "account_id", *aggregates
+    rows = (
+        events.values("account_id")
+        .annotate(**aggregates)
+        .order_by("account_id")
+        .values_list("account_id", *aggregates)
     )
-    return {account_id: dict(zip(measures, values, strict=True)) for account_id, *values in rows}
+    return measures, rows
+
+
+def event_counts(
+    measures: Iterable[Measure], *, events_in_scope: Q, now: datetime
+) -> dict[int, dict[Measure, int]]:
+    """Every measure for every account in scope, in one GROUP BY query."""
+    measures, rows = count_query(measures, events_in_scope=events_in_scope, now=now)
+    if not measures:
+        return {}
+    return {
+        account_id: dict(zip(measures, values, strict=True))
+        for account_id, *values in fetch_rows(rows, convert=False)
+    }
+
+
+def fetch_rows(rows: QuerySet, *, convert: bool = True) -> list[tuple]:
+    """A values_list query's rows as tuples straight from the driver.
+
+    The ORM's iteration costs more than the query for a few hundred
+    thousand rows. Converters run only for the columns that have any (JSON
+    traits, SQLite's types); convert=False skips them where the driver
+    already returns the values (counts).
+    """
+    compiler = rows.query.get_compiler(using=rows.db)
+    try:
+        sql, params = compiler.as_sql()
+    except EmptyResultSet:
+        return []
+    with connections[rows.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        fetched = cursor.fetchall()
+    if convert:
+        columns = [column for column, *_ in compiler.select[: compiler.col_count]]
+        converters = compiler.get_converters(columns)
+        if converters:
+            fetched = [tuple(row) for row in compiler.apply_converters(fetched, converters)]
+    return fetched
 
 
 def in_scope(field: str, *, account_ids: Iterable[int] | None) -> Q:
@@ -97,26 +136,22 @@ def start_counting(measures, *, events_in_scope: Q, now: datetime, many: bool) -
     second connection would not see uncommitted rows, so it runs in line, as
     it does for a few accounts, where a new connection costs more than it saves.
     """
-    future = Future()
     if not many or connection.in_atomic_block or connection.vendor != "postgresql":
+        future = Future()
         future.set_result(event_counts(measures, events_in_scope=events_in_scope, now=now))
         return future
 
     def count():
         try:
-            outcome = event_counts(measures, events_in_scope=events_in_scope, now=now)
-        except BaseException as error:
-            outcome = error
+            return event_counts(measures, events_in_scope=events_in_scope, now=now)
         finally:
             # Closed before the result is handed over, so no caller (or test
             # database teardown) ever sees this connection still open.
             connections.close_all()
-        if isinstance(outcome, BaseException):
-            future.set_exception(outcome)
-        else:
-            future.set_result(outcome)
 
-    threading.Thread(target=count, name="event-counts", daemon=True).start()
+    counting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-counts")
+    future = counting.submit(count)
+    counting.shutdown(wait=False)
     return future
 
 
@@ -127,6 +162,90 @@ class Book:
     facts: list[AccountFacts] = field(default_factory=list)
     statuses: dict[int, str] = field(default_factory=dict)
     digests: dict[int, str | None] = field(default_factory=dict)
+
+    def add(self, row: tuple, *, attribute_names, people_by_account, counts) -> None:
+        """One row of accounts_of(): id, status, stored digest, then attributes."""
+        account_id = row[0]
+        self.statuses[account_id] = row[1]
+        self.digests[account_id] = row[2]
+        self.facts.append(
+            AccountFacts(
+                account_id,
+                dict(zip(attribute_names, row[3:], strict=True)),
+                people_by_account.get(account_id, ()),
+                counts,
+            )
+        )
+
+
+def attribute_names_of(card: Scorecard) -> list[str]:
+    return sorted({name.split(".")[0] for name in card.account_fields} | {"employee_count"})
+
+
+def accounts_of(card: Scorecard, *, account_ids: list[int] | None) -> list[tuple]:
+    """id, status, stored digest and the tested attributes of each account, in id order."""
+    accounts = Account.objects.filter(in_scope("pk", account_ids=account_ids)).order_by("pk")
+    return fetch_rows(accounts.values_list("id", "status", "score__digest", *attribute_names_of(card)))
+
+
+def people_of(card: Scorecard, *, account_ids: list[int] | None) -> dict[int, list[dict]]:
+    """The people of each account whom a person test holds for, with the
+    fields the tests read, in the order the tests read them (name, email).
+
+    A person test reports the first person it holds for, so the others
+    change no result: they are read as plain rows and left out, and only
+    the people that matter become dicts. Nothing is read when no criterion
+    tests a person.
+    """
+    people_by_account = defaultdict(list)
+    tests = card.person_tests
+    if not tests:
+        return people_by_account
+    names = sorted({test.field.split(".")[0] for test in tests} | {"email", "name"})
+    position = {name: index for index, name in enumerate(names, start=1)}
+    checks = [person_check(test, position[test.field.split(".")[0]]) for test in tests]
+    people = Person.objects.filter(in_scope("account_id", account_ids=account_ids))
+    if account_ids is None:
+        people = people.filter(holding_values(tests, people))
+    people = people.order_by("account_id", "name", "email", "pk").values_list("account_id", *names)
+    for row in fetch_rows(people):
+        for holds in checks:
+            if holds(row):
+                people_by_account[row[0]].append(dict(zip(names, row[1:], strict=True)))
+                break
+    return people_by_account
+
+
+DISTINCT_VALUES_TESTED = 1_000
+
+
+def holding_values(tests, people: QuerySet) -> Q:
+    """People whose tested field has a value some test holds for, when the
+    book has few distinct values (titles, not emails): the tests judge
+    each distinct value once and the database reads only those people.
+    Q() (everyone) for a trait or a field with too many values."""
+    narrowed = Q()
+    for test in tests:
+        if test.field.startswith("traits."):
+            return Q()
+        values = fetch_rows(
+            people.order_by()
+            .values_list(test.field, flat=True)
+            .distinct()[: DISTINCT_VALUES_TESTED + 1]
+        )
+        if len(values) > DISTINCT_VALUES_TESTED:
+            return Q()
+        narrowed |= Q(**{f"{test.field}__in": [v for v, in values if test.holds(v)]})
+    return narrowed
+
+
+def person_check(test: AttributeTest, index: int):
+    """Whether the test holds for a person's row, reading the field as the
+    engine does (AttributeTest.read) from the row's column at index."""
+    holds = test.holds
+    if test.field.startswith("traits."):
+        return lambda row: holds(lookup({"traits": row[index]}, test.field))
+    return lambda row: holds(row[index])
 
 
 def gather_facts(
@@ -144,31 +263,117 @@ def gather_facts(
         now=now,
         many=account_ids is None or len(account_ids) > PARALLEL_COUNT_FROM,
     )
-    attribute_names = sorted({name.split(".")[0] for name in card.account_fields} | {"employee_count"})
-    accounts = Account.objects.filter(in_scope("pk", account_ids=account_ids)).values_list(
-        "id", "status", "score__digest", *attribute_names
-    )
-
-    people_by_account = defaultdict(list)
-    if card.person_fields:
-        person_names = sorted({name.split(".")[0] for name in card.person_fields} | {"email", "name"})
-        people = Person.objects.filter(in_scope("account_id", account_ids=account_ids)).values_list(
-            "account_id", *person_names
-        )
-        for account_id, *values in people:
-            people_by_account[account_id].append(dict(zip(person_names, values, strict=True)))
-
+    accounts = accounts_of(card, account_ids=account_ids)
+    people_by_account = people_of(card, account_ids=account_ids)
     counts = counted.result()
+    attribute_names = attribute_names_of(card)
     book = Book()
-    for account_id, status, digest, *values in accounts:
-        book.statuses[account_id] = status
-        book.digests[account_id] = digest
-        book.facts.append(
-            AccountFacts(
-                account_id=account_id,
-                attributes=dict(zip(attribute_names, values, strict=True)),
-                people=people_by_account.get(account_id, ()),
-                counts=counts.get(account_id, {}),
-            )
+    for row in accounts:
+        book.add(
+            row,
+            attribute_names=attribute_names,
+            people_by_account=people_by_account,
+            counts=counts.get(row[0], {}),
         )
     return book
+
+
+COUNTS_BATCH = 2_000
+COUNTED = object()  # the stream's end
+
+
+def can_stream() -> bool:
+    """Streaming counts needs a second connection that sees what this one sees."""
+    return connection.vendor == "postgresql" and not connection.in_atomic_block
+
+
+def stream_facts(card: Scorecard, *, now: datetime, chunk_size: int) -> Iterator[Book]:
+    """Every account's facts, chunk by chunk in id order, as the counts arrive.
+
+    The aggregate walks the events in account order, so its rows can be
+    fetched from a server-side cursor while PostgreSQL is still counting.
+    A second connection does that in a thread, and the caller evaluates and
+    stores the first accounts while the database counts the next ones: the
+    two cores work at once instead of in turn. Accounts without events are
+    not in the aggregate; they come with empty counts.
+    """
+    measures, rows = count_query(
+        card.measures, events_in_scope=in_scope("account_id", account_ids=None), now=now
+    )
+    arrivals = queue.SimpleQueue()
+    stop = threading.Event()
+    counting = threading.Thread(
+        target=stream_counts, args=(rows, arrivals, stop), name="event-counts", daemon=True
+    )
+    if measures:
+        counting.start()
+    else:
+        arrivals.put(COUNTED)
+    try:
+        # Read while the first counts arrive.
+        accounts = accounts_of(card, account_ids=None)
+        people_by_account = people_of(card, account_ids=None)
+        attribute_names = attribute_names_of(card)
+        counts: dict[int, dict[Measure, int]] = {}
+        position, book = 0, Book()
+        while position < len(accounts):
+            arrived = arrivals.get()
+            if isinstance(arrived, BaseException):
+                raise arrived
+            if arrived is COUNTED:
+                counted_up_to = None
+            else:
+                counted_up_to = arrived[-1][0]
+                for row in arrived:
+                    counts[row[0]] = dict(zip(measures, row[1:], strict=True))
+            while position < len(accounts) and (
+                counted_up_to is None or accounts[position][0] <= counted_up_to
+            ):
+                row = accounts[position]
+                position += 1
+                book.add(
+                    row,
+                    attribute_names=attribute_names,
+                    people_by_account=people_by_account,
+                    counts=counts.pop(row[0], {}),
+                )
+                if len(book.facts) == chunk_size:
+                    yield book
+                    book = Book()
+            if arrived is COUNTED:
+                break
+        if book.facts:
+            yield book
+    finally:
+        stop.set()
+        # Its connection is closed when it ends: wait, so none outlives the rescore.
+        if counting.is_alive():
+            counting.join()
+
+
+def stream_counts(rows, arrivals: queue.SimpleQueue, stop: threading.Event) -> None:
+    """Fetch the aggregate in batches as PostgreSQL produces them (a thread)."""
+    try:
+        # Without a transaction the server-side cursor would be WITH HOLD, and
+        # PostgreSQL would compute every row before handing over the first.
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                # Plan as a plain query would be: for all its rows.
+                cursor.execute("SET LOCAL cursor_tuple_fraction = 1")
+            sql, params = rows.query.get_compiler(using=rows.db).as_sql()
+            # Rows as the driver gives them: counts are ints already, and
+            # the ORM's converters would call int() on a million of them.
+            with connection.chunked_cursor() as cursor:
+                cursor.execute(sql, params)
+                while batch := cursor.fetchmany(COUNTS_BATCH):
+                    arrivals.put(batch)
+                    if stop.is_set():
+                        return
+        outcome = COUNTED
+    except BaseException as error:
+        outcome = error
+    finally:
+        # Closed before the end is handed over, so no caller (or test
+        # database teardown) ever sees this connection still open.
+        connections.close_all()
+    arrivals.put(outcome)

@@ -247,7 +247,11 @@ class AccountScore(models.Model):
     account = models.OneToOneField(
         Account, on_delete=models.CASCADE, primary_key=True, related_name="score"
     )
-    definition = models.ForeignKey(Definition, null=True, on_delete=models.SET_NULL, related_name="+")
+    # No index: nothing reads scores by definition, and a full rescore
+    # writes every row. Deleting a definition scans the table once.
+    definition = models.ForeignKey(
+        Definition, null=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     score = models.IntegerField(default=0)
     activation = models.PositiveSmallIntegerField(null=True, blank=True)
     tier = models.CharField(max_length=10, choices=Tier.choices, default=Tier.SMALL)
@@ -284,6 +288,27 @@ class AccountScore(models.Model):
             triggered=self.triggered,
             explanation=self.explanation,
         )
+
+
+class PendingRescore(models.Model):
+    """An account whose rescore was asked for and is not known to be done.
+
+    The queue lives in Redis, but the database is the source of truth: a
+    rescore that could not be enqueued (Redis unreachable) or whose job died
+    (worker killed) stays here until the catch-up pass does it.
+    """
+
+    account = models.OneToOneField(
+        Account, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    requested_at = models.DateTimeField(db_index=True)
+    reason = models.CharField(max_length=40)
+
+    class Meta:
+        ordering = ["requested_at"]
+
+    def __str__(self):
+        return f"{self.account_id} since {self.requested_at:%Y-%m-%d %H:%M}"
 
 
 class ScoringRun(models.Model):

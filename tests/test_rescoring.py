@@ -11,7 +11,7 @@ from leads.models import Account, LeadStatus, StatusCause, StatusChange
 from leads.services import change_status
 from scoring.engine import Result
 from scoring.models import AccountScore, Criterion, Definition
-from scoring.rescoring import encode, rescore_accounts, rescore_all, write_results
+from scoring.rescoring import UPSERT_BATCH, encode, rescore_accounts, rescore_all, write_results
 from scoring.selectors import explained_score
 from scoring.starter import ensure_starter_definition
 
@@ -93,6 +93,36 @@ def test_a_result_read_earlier_never_overwrites_a_newer_one(ten_logins, account,
 
     assert applied == set()
     assert AccountScore.objects.get(account=account).qualifies
+
+
+@pytest.mark.postgres
+def test_results_written_in_bulk_are_stored_exactly(ten_logins):
+    """Many results go through COPY's text format, built by hand: values
+    COPY or JSON escape must come back as they were."""
+    accounts = Account.objects.bulk_create(Account(name=f"Account {n}") for n in range(UPSERT_BATCH + 1))
+    observed = 'C:\\share "quoted"\ttab\nline é ✓ \\N'
+    results = [
+        Result(
+            account.pk, n - 500, None if n % 2 else n % 100, ("small", "mid", "large")[n % 3], n % 5 == 0,
+            n % 7 == 0, {"gates": True, "criteria": [[1, n % 5 == 0, observed, 5]], "milestones": [n]},
+        )
+        for n, account in enumerate(accounts)
+    ]
+
+    applied = write_results(
+        [encode(result, ten_logins.pk) for result in results],
+        definition_id=ten_logins.pk,
+        computed_at=timezone.now(),
+    )
+
+    assert applied == {account.pk for account in accounts}
+    stored = {score.account_id: score for score in AccountScore.objects.filter(account__in=accounts)}
+    columns = ["score", "activation", "tier", "qualifies", "triggered", "explanation", "priority"]
+    for result in results:
+        assert [getattr(stored[result.account_id], column) for column in columns] == [
+            getattr(result, column) for column in columns
+        ]
+        assert stored[result.account_id].digest == encode(result, ten_logins.pk).digest
 
 
 def test_without_an_active_definition_nothing_is_scored(account):
