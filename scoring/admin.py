@@ -17,6 +17,7 @@ from .models import (
     DefinitionChange,
     LabRun,
     Milestone,
+    PendingRescore,
     ScoringRun,
 )
 from .selectors import explained_score
@@ -199,6 +200,15 @@ class ScoringRunAdmin(ReadOnlyAdmin):
         "seconds",
     ]
     list_select_related = ["definition"]
+
+
+@admin.register(PendingRescore)
+class PendingRescoreAdmin(ReadOnlyAdmin):
+    """What the catch-up pass still has to rescore: empty in normal running."""
+
+    list_display = ["account", "requested_at", "reason"]
+    list_select_related = ["account"]
+    list_filter = ["reason"]
 
 
 @admin.register(DefinitionChange)

@@ -4,20 +4,28 @@ Rescores are coalesced: a Redis flag per account (SET NX) is taken when a job
 is enqueued and cleared when the job starts. Events arriving while a job
 waits add nothing; events arriving after it started enqueue exactly one more,
 which will see them. Jobs take ids, re-read everything and are safe to retry.
+
+Redis is not the source of truth: a rescore that cannot be enqueued is held
+in the database (scoring.backlog) and the catch-up pass does it once the
+queue is back; a job holds its accounts there while it runs, so a killed
+worker loses nothing either.
 """
 
 import logging
+import time
 from collections.abc import Iterable
 from functools import cache
 
 import django_rq
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from redis.exceptions import RedisError
 from rq import Retry
 from rq.job import JobStatus
+from rq.registry import StartedJobRegistry
 
-from . import rescoring
+from . import backlog, rescoring
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +49,38 @@ def inline_redis():
 def redis_at(url: str):
     """One client (and connection pool) per Redis URL for the process:
     ingestion enqueues on every batch, and a new client per call costs a
-    connection each time."""
+    connection each time. Short timeouts and one retry: an unreachable
+    Redis must cost a request milliseconds, not redis-py's default retries."""
     import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry as RedisRetry
 
-    return redis.Redis.from_url(url)
+    return redis.Redis.from_url(
+        url, socket_connect_timeout=1, socket_timeout=2, retry=RedisRetry(NoBackoff(), 1)
+    )
+
+
+class QueueBreaker:
+    """After Redis fails, skip it for a few seconds: while it is down, every
+    batch would otherwise pay for a failed connection before holding its
+    accounts in the database."""
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self.open_until = 0.0
+
+    @property
+    def closed(self) -> bool:
+        return self.clock() >= self.open_until
+
+    def trip(self) -> None:
+        self.open_until = self.clock() + settings.SCORING_QUEUE_RETRY_AFTER
+
+    def reset(self) -> None:
+        self.open_until = 0.0
+
+
+breaker = QueueBreaker()
 
 
 def scoring_queue():
@@ -82,19 +118,45 @@ def request_full_rescore(reason: str) -> None:
 
 
 def enqueue_rescore(account_ids: list[int]) -> list[int]:
-    """Enqueue one job for the accounts that have none waiting; returns those ids."""
+    """Enqueue one job for the accounts that have none waiting; returns those
+    ids. With Redis unreachable, the accounts are held for the catch-up pass."""
+    if not breaker.closed:
+        backlog.hold(account_ids, reason=backlog.QUEUE_UNREACHABLE)
+        return []
     try:
-        redis = scoring_queue().connection
-        with redis.pipeline(transaction=False) as pipe:
-            for account_id in account_ids:
-                pipe.set(PENDING_ACCOUNT.format(account_id), 1, nx=True, ex=PENDING_TTL)
-            taken = [account_id for account_id, ok in zip(account_ids, pipe.execute(), strict=True) if ok]
+        taken = take_pending_flags(account_ids)
         if taken:
             enqueue(rescore_accounts_job, taken, description=f"Rescore {len(taken)} account(s)")
         return taken
     except RedisError:
-        log.exception("Could not enqueue a rescore of %d account(s)", len(account_ids))
+        log.warning("Queue unreachable: holding %d account(s) for the catch-up pass", len(account_ids))
+        breaker.trip()
+        backlog.hold(account_ids, reason=backlog.QUEUE_UNREACHABLE)
         return []
+
+
+# SET NX for every account in one call: one command to send and parse, not one per account.
+TAKE_FLAGS = """
+local taken = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('SET', key, 1, 'NX', 'EX', ARGV[1]) then taken[#taken + 1] = i end
+end
+return taken
+"""
+
+
+@cache
+def flag_taker(redis):
+    return redis.register_script(TAKE_FLAGS)
+
+
+def take_pending_flags(account_ids: list[int]) -> list[int]:
+    """The accounts with no rescore waiting, now flagged as waiting."""
+    queue = scoring_queue()
+    if not queue.is_async:
+        return account_ids  # the job runs at once: nothing waits to be coalesced
+    keys = [PENDING_ACCOUNT.format(account_id) for account_id in account_ids]
+    return [account_ids[i - 1] for i in flag_taker(queue.connection)(keys=keys, args=[PENDING_TTL])]
 
 
 def enqueue_full_rescore(reason: str) -> bool:
@@ -104,19 +166,39 @@ def enqueue_full_rescore(reason: str) -> bool:
         enqueue(rescore_all_job, reason, description=f"Rescore all accounts: {reason}")
         return True
     except RedisError:
-        log.exception("Could not enqueue a full rescore (%s)", reason)
+        # The catch-up pass sees a definition change with no full rescore after it.
+        log.warning("Queue unreachable: full rescore (%s) left to the catch-up pass", reason)
+        breaker.trip()
         return False
 
 
 def rescore_accounts_job(account_ids: list[int]) -> dict:
+    started = timezone.now()
     scoring_queue().connection.delete(*(PENDING_ACCOUNT.format(i) for i in account_ids))
+    # Held while the job runs: if the worker dies, the catch-up pass finds them.
+    backlog.hold(account_ids, reason=backlog.JOB_RUNNING, at=started)
     outcome = rescoring.rescore_accounts(account_ids)
+    backlog.release(account_ids, requested_by=started)
     return vars(outcome)
 
 
 def rescore_all_job(reason: str = "") -> int:
     scoring_queue().connection.delete(PENDING_ALL)
     return rescoring.rescore_all(reason=reason).pk
+
+
+def catch_up_job() -> dict:
+    """Rescore what a Redis outage or a dead worker left held, and hand jobs
+    abandoned by a dead worker back to RQ (retried while retries are left)."""
+    queue = scoring_queue()
+    if queue.is_async:
+        StartedJobRegistry(QUEUE, connection=queue.connection).cleanup()
+    caught_up = backlog.catch_up()
+    if caught_up.account_ids:
+        # A flag taken just before Redis failed has no job behind it: without
+        # this, the account's next events would wait for the flag to expire.
+        queue.connection.delete(*(PENDING_ACCOUNT.format(i) for i in caught_up.account_ids))
+    return {"accounts": caught_up.accounts, "full_rescore": caught_up.full_rescore}
 
 
 def scheduled_rescore() -> bool:

@@ -9,7 +9,7 @@ from rq import SimpleWorker
 
 from leads.models import LeadStatus
 from scoring import jobs, rescoring
-from scoring.models import ScoringRun
+from scoring.models import PendingRescore, ScoringRun
 
 pytestmark = pytest.mark.django_db
 
@@ -176,21 +176,25 @@ def test_redis_down_does_not_fail_the_caller(settings, ten_logins, account, capl
         name: {**config, "URL": "redis://127.0.0.1:9/0", "ASYNC": True}
         for name, config in settings.RQ_QUEUES.items()
     }
-    with caplog.at_level(logging.ERROR):
+    with caplog.at_level(logging.WARNING):
         assert jobs.enqueue_rescore([account.pk]) == []
         assert jobs.enqueue_full_rescore("test") is False
-    assert "Could not enqueue" in caplog.text
+    assert "Queue unreachable: holding 1 account(s)" in caplog.text
+    assert list(PendingRescore.objects.values_list("account_id", "reason")) == [
+        (account.pk, "queue unreachable")
+    ]
 
 
-def test_the_scheduler_runs_a_full_rescore_every_interval(redis_queues):
+def test_the_scheduler_runs_a_full_rescore_and_the_catch_up_pass(redis_queues):
     from django_rq.cron import DjangoCronScheduler
 
     scheduler = DjangoCronScheduler()
     scheduler.load_config_from_file("scoring.cron")
 
-    [cron_job] = scheduler.get_jobs()
-    assert cron_job.func is jobs.scheduled_rescore
-    assert cron_job.interval == 900 and cron_job.queue_name == "scoring"
+    scheduled = {cron_job.func: cron_job for cron_job in scheduler.get_jobs()}
+    assert scheduled[jobs.scheduled_rescore].interval == 900
+    assert scheduled[jobs.catch_up_job].interval == 60
+    assert {cron_job.queue_name for cron_job in scheduled.values()} == {"scoring"}
 
 
 def test_the_job_dashboard_is_linked_from_the_admin(client, superuser, redis_queues):

@@ -1,10 +1,12 @@
 """Rescore accounts under the active PQL definition from the shell."""
 
+from datetime import timedelta
+
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from leads.models import Account
-from scoring import rescoring
+from scoring import backlog, rescoring
 from scoring.models import Definition
 from scoring.starter import ensure_starter_definition
 
@@ -19,8 +21,17 @@ class Command(BaseCommand):
             action="store_true",
             help="Create the starter definition first, active if no definition is.",
         )
+        parser.add_argument(
+            "--catch-up",
+            action="store_true",
+            help="Only rescore what is held (Redis was unreachable, or a worker died mid-job), now.",
+        )
 
-    def handle(self, *args, account=None, starter=False, **options):
+    def handle(self, *args, account=None, starter=False, catch_up=False, **options):
+        if catch_up:
+            caught_up = backlog.catch_up(grace=timedelta(0))
+            self.stdout.write(f"accounts={caught_up.accounts} full_rescore={caught_up.full_rescore}")
+            return
         if starter:
             ensure_starter_definition()
         if not Definition.objects.active().exists():
