@@ -14,6 +14,8 @@ from django.db.models import Count, Max, Min, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django_rq.admin import QueueAdmin
+from django_rq.models import Dashboard
 
 from scoring.jobs import request_rescore
 
@@ -279,7 +281,7 @@ class AccountAdmin(admin.ModelAdmin):
 class PersonAdmin(admin.ModelAdmin):
     list_display = ["__str__", "email", "title", "account", "first_seen_at", "last_seen_at"]
     list_select_related = ["account"]
-    search_fields = ["name", "email", "=external_id", "title"]
+    search_fields = ["name", "email", "=external_id", "=anonymous_id", "title"]
     autocomplete_fields = ["account"]
     ordering = ["-pk"]  # newest first, from the primary key index
     paginator = EstimatedCountPaginator
@@ -363,6 +365,8 @@ class SalesRepAdmin(admin.ModelAdmin):
     list_filter = ["is_active"]
     list_select_related = ["user"]
     search_fields = ["user__username", "user__first_name", "user__last_name", "user__email"]
+    # A stable order for the list and for the owner autocomplete's pages.
+    ordering = ["user__first_name", "user__last_name", "pk"]
     raw_id_fields = ["user"]
     actions = ["deactivate_and_reassign"]
 
@@ -532,3 +536,22 @@ class PendingEventAdmin(ReadOnlyAdmin):
     search_help_text = "Exact user id, anonymous id or message id."
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+
+
+class JobDashboardAdmin(QueueAdmin):
+    """django-rq's job dashboard in the admin. Its model has no table, so its
+    object pages say there is no such object instead of failing on the
+    database. Its rq-scheduler page is left out: rescores are scheduled by
+    RQ's own cron, and without rq-scheduler that page can only fail."""
+
+    def get_object(self, request, object_id, from_field=None):
+        return None
+
+    def get_urls(self):
+        return [url for url in super().get_urls() if url.name != "django_rq_scheduler_jobs"]
+
+
+# django_rq's own admin module registered it already: it comes first in INSTALLED_APPS.
+if admin.site.is_registered(Dashboard):
+    admin.site.unregister(Dashboard)
+    admin.site.register(Dashboard, JobDashboardAdmin)

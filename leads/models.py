@@ -4,6 +4,7 @@ and the append-only history of each account's lead status."""
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
@@ -127,7 +128,11 @@ class Account(models.Model):
 
 
 class Person(models.Model):
-    """A user of the product; the account link may arrive after the person."""
+    """A user of the product; the account link may arrive after the person.
+
+    A visitor who sent traits before signing in is a person with only an
+    anonymous id; identifying them folds that row into the user's.
+    """
 
     account = models.ForeignKey(
         Account, null=True, blank=True, on_delete=models.CASCADE, related_name="people"
@@ -138,6 +143,13 @@ class Person(models.Model):
         null=True,
         blank=True,
         help_text="The product's user id (Segment userId).",
+    )
+    anonymous_id = models.CharField(
+        max_length=255,
+        unique=True,
+        null=True,
+        blank=True,
+        help_text="A visitor known only by this id (Segment anonymousId) until identified.",
     )
     email = models.EmailField(blank=True, db_index=True)
     name = models.CharField(max_length=200, blank=True)
@@ -151,7 +163,16 @@ class Person(models.Model):
         ordering = ["name", "email"]
 
     def __str__(self):
-        return self.name or self.email or self.external_id or f"person {self.pk}"
+        return (
+            self.name
+            or self.email
+            or self.external_id
+            or (f"visitor {self.anonymous_id}" if self.anonymous_id else f"person {self.pk}")
+        )
+
+    def clean(self):
+        if not (self.email or self.name or self.external_id or self.anonymous_id):
+            raise ValidationError("Give the person at least an email, a name or a user id.")
 
 
 def new_message_id():
@@ -357,6 +378,8 @@ class PendingEvent(models.Model):
                 fields=["message_id", "source"], name="pending_unique_message_per_source"
             ),
         ]
+        # The daily expiry deletes by age.
+        indexes = [models.Index(fields=["received_at"], name="pending_received")]
 
     def __str__(self):
         return f"{self.name} for {self.user_id or self.anonymous_id} (pending)"

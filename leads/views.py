@@ -5,7 +5,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from scoring.selectors import explained_scores
 
@@ -36,12 +36,14 @@ def queue_rows(page):
     ]
 
 
+@require_safe
 @sales_people_only
 def home(request):
     rep = rep_of(request.user)
     return redirect("queue" if rep or not is_manager(request.user) else "team")
 
 
+@require_safe
 @sales_people_only
 def queue(request):
     rep = rep_of(request.user)
@@ -67,6 +69,7 @@ def queue(request):
     )
 
 
+@require_safe
 @sales_people_only
 def account_detail(request, pk):
     account = get_object_or_404(
@@ -132,6 +135,7 @@ def account_note(request, pk):
     )
 
 
+@require_safe
 @managers_only
 def team(request):
     filters = QueueFilterForm(request.GET or None)

@@ -36,6 +36,16 @@ def plain_static_files(settings):
 
 
 @pytest.fixture(autouse=True)
+def queue_breaker_closed():
+    """Each test starts with Redis presumed reachable."""
+    from scoring.jobs import breaker
+
+    breaker.reset()
+    yield
+    breaker.reset()
+
+
+@pytest.fixture(autouse=True)
 def memory_cache(settings):
     """Throttle counts per test, in memory: never the Redis the queues use."""
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -215,6 +225,11 @@ def browser(monkeypatch):
         )
         yield chromium
         chromium.close()
+        # Inside Playwright's event loop Django's connections are the loop
+        # context's own: close them here, or one outlives the test database.
+        from django.db import connections
+
+        connections.close_all()
 
 
 @pytest.fixture

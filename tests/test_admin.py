@@ -25,6 +25,7 @@ def scored_book(book):
     from django.utils import timezone
 
     from leads.models import PendingEvent, Source
+    from scoring import backlog
     from scoring.models import LabRun
     from scoring.rescoring import rescore_all
     from scoring.starter import ensure_starter_definition
@@ -37,6 +38,7 @@ def scored_book(book):
         source="product", message_id="m-1", user_id="u-1", name="login", occurred_at=now
     )
     LabRun.objects.create(definition=definition, requested_at=now, status=LabRun.Status.DONE)
+    backlog.hold(book.values_list("pk", flat=True)[:5], reason=backlog.QUEUE_UNREACHABLE)
     return book
 
 

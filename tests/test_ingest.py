@@ -6,7 +6,7 @@ import base64
 import gzip
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import OperationalError
@@ -498,6 +498,252 @@ def test_a_batch_takes_the_same_number_of_queries_for_10_or_500_events(
     assert small == large
     assert large <= 10
     assert Event.objects.count() == 510
+
+
+# --- one person under two ids: alias and signing in ----------------------
+
+
+def alias(previous, user="u1", n=0):
+    return {"type": "alias", "messageId": f"alias-{previous}-{n}", "previousId": previous,
+            "userId": user, "timestamp": AT}
+
+
+def visitor(anonymous_id="anon-7", n=0, **traits):
+    return {"type": "identify", "messageId": f"visitor-{anonymous_id}-{n}", "anonymousId": anonymous_id,
+            "timestamp": AT, "traits": traits}
+
+
+def test_alias_folds_the_earlier_person_into_the_user(client, source):
+    earlier = {**identify("temp-42", email="jo@harborlegal.com", title="Associate", seats=3),
+               "timestamp": "2025-02-01T08:00:00Z"}
+    send(client, batch(earlier, group("temp-42"), track(1, user="temp-42")), key=source.write_key)
+    send(client, batch(identify("u1", name="Jo Park", seats=5, role="admin")), key=source.write_key)
+    assert Person.objects.count() == 2
+
+    assert send(client, batch(alias("temp-42")), key=source.write_key).status_code == 200
+
+    person = Person.objects.get()
+    assert (person.external_id, person.email, person.name, person.title) == (
+        "u1", "jo@harborlegal.com", "Jo Park", "Associate"
+    )
+    assert person.traits == {"seats": 5, "role": "admin"}  # the user's own values win
+    assert person.account.external_id == "acct_harbor"  # the user had none: the earlier one's
+    assert person.first_seen_at.date().isoformat() == "2025-02-01"
+    assert list(Event.objects.values_list("message_id", "person")) == [("track-1", person.pk)]
+
+
+def test_alias_keeps_the_users_own_account_and_rescores_both(client, source, monkeypatch):
+    send(client, batch(identify("temp-42"), group("temp-42", "acct_old"), track(1, user="temp-42"),
+                       identify("u1"), group("u1", "acct_harbor")), key=source.write_key)
+    requested = []
+    monkeypatch.setattr(services, "request_rescore", lambda ids: requested.extend(ids))
+
+    send(client, batch(alias("temp-42")), key=source.write_key)
+
+    person = Person.objects.get()
+    assert person.account.external_id == "acct_harbor"
+    event = Event.objects.get()
+    # The event stays where it happened; it is now the user's.
+    assert (event.account.external_id, event.person) == ("acct_old", person)
+    assert sorted(requested) == sorted(Account.objects.values_list("pk", flat=True))
+
+
+def test_alias_into_a_grouped_user_attaches_the_earlier_ids_waiting_events(client, source):
+    send(client, batch(track(1, user="temp-42"), identify("u1"), group("u1")), key=source.write_key)
+    assert PendingEvent.objects.get().user_id == "temp-42"
+
+    send(client, batch(alias("temp-42"), track(2, user="temp-42")), key=source.write_key)
+
+    person = Person.objects.get()
+    assert person.external_id == "u1"
+    assert sorted(Event.objects.values_list("message_id", "account__external_id", "person")) == [
+        ("track-1", "acct_harbor", person.pk), ("track-2", "acct_harbor", person.pk)
+    ]
+    assert not PendingEvent.objects.exists()
+
+
+def test_alias_resent_after_the_merge_changes_nothing(client, source):
+    send(client, batch(identify("temp-42", seats=3), identify("u1"), group("u1")), key=source.write_key)
+    for _ in range(2):
+        assert send(client, batch(alias("temp-42")), key=source.write_key).status_code == 200
+    assert list(Person.objects.values_list("external_id", "traits")) == [("u1", {"seats": 3})]
+
+
+def test_a_visitors_traits_are_kept_until_they_sign_in(client, source):
+    send(client, batch(visitor(email="jo@harborlegal.com", utm_source="ads")), key=source.write_key)
+    send(client, batch(visitor(n=1, plan_interest="team")), key=source.write_key)
+
+    visiting = Person.objects.get()
+    assert (visiting.external_id, visiting.anonymous_id, visiting.email, visiting.account) == (
+        None, "anon-7", "jo@harborlegal.com", None
+    )
+    assert visiting.traits == {"utm_source": "ads", "plan_interest": "team"}
+    assert str(visiting) == "jo@harborlegal.com"
+
+    signed_in = {**identify(name="Jo Park", email="jo@harbor.law"), "anonymousId": "anon-7"}
+    send(client, batch(signed_in, group()), key=source.write_key)
+
+    person = Person.objects.get()
+    assert (person.external_id, person.anonymous_id, person.name, person.email) == (
+        "u1", None, "Jo Park", "jo@harbor.law"
+    )
+    assert person.traits == {"utm_source": "ads", "plan_interest": "team"}
+    assert person.account.external_id == "acct_harbor"
+
+
+def test_a_visitor_browsing_then_signing_in_brings_traits_and_page_views(client, source):
+    pricing = {"type": "page", "messageId": "p1", "anonymousId": "anon-7", "name": "Pricing",
+               "timestamp": AT}
+    send(client, batch(pricing, visitor(utm_campaign="spring")), key=source.write_key)
+    send(client, batch(identify(), group()), key=source.write_key)  # an existing user, elsewhere
+    assert Person.objects.count() == 2
+
+    send(client, batch({**identify(n=1), "anonymousId": "anon-7"}), key=source.write_key)
+
+    person = Person.objects.get()
+    assert (person.external_id, person.traits) == ("u1", {"utm_campaign": "spring"})
+    assert list(Event.objects.values_list("name", "person")) == [("pricing_page_viewed", person.pk)]
+    assert not PendingEvent.objects.exists()
+
+
+def test_alias_of_an_anonymous_id_folds_the_visitor(client, source):
+    send(client, batch(visitor(title="CFO"), identify()), key=source.write_key)
+    send(client, batch(alias("anon-7")), key=source.write_key)
+    assert list(Person.objects.values_list("external_id", "title")) == [("u1", "CFO")]
+
+
+def test_a_visitor_and_the_user_in_one_batch_become_one_person(client, source):
+    signed_in = {**identify(email="jo@harborlegal.com"), "anonymousId": "anon-7"}
+    send(client, batch(visitor(utm_source="ads"), signed_in), key=source.write_key)
+    person = Person.objects.get()
+    assert (person.external_id, person.email, person.traits) == (
+        "u1", "jo@harborlegal.com", {"utm_source": "ads"}
+    )
+
+
+def test_signing_in_with_an_anonymous_id_no_visitor_has_folds_no_one(client, source):
+    send(client, batch(identify("u2"), visitor("anon-9", seats=2)), key=source.write_key)
+    send(client, batch({**identify(), "anonymousId": "anon-7"}), key=source.write_key)
+    assert set(Person.objects.values_list("external_id", "anonymous_id")) == {
+        (None, "anon-9"), ("u1", None), ("u2", None)
+    }
+
+
+# --- events naming their account (context.groupId) ------------------------
+
+
+def test_an_event_naming_a_known_account_belongs_to_it_before_the_person_is_linked(
+    client, source, account
+):
+    send(client, batch(identify(), track(1, context={"groupId": "acct_harbor"})), key=source.write_key)
+
+    event = Event.objects.get()
+    assert (event.account, event.person.external_id) == (account, "u1")
+    assert Person.objects.get().account is None  # naming an account is not a group call
+    assert not PendingEvent.objects.exists()
+
+
+def test_the_account_an_event_names_wins_over_the_persons(client, source, account):
+    send(client, batch(identify(), group(group_id="acct_other")), key=source.write_key)
+    send(client, batch(track(1, context={"groupId": "acct_harbor"}), track(2)), key=source.write_key)
+    assert sorted(Event.objects.values_list("message_id", "account__external_id")) == [
+        ("track-1", "acct_harbor"), ("track-2", "acct_other")
+    ]
+
+
+def test_an_event_may_name_an_account_grouped_in_the_same_batch(client, source):
+    send(client, batch(track(1, user="u2", context={"groupId": "acct_new"}), group("u1", "acct_new")),
+         key=source.write_key)
+    assert Event.objects.get().account.external_id == "acct_new"
+
+
+def test_an_anonymous_page_view_naming_a_known_account_is_stored_on_it(client, source, account):
+    page = {"type": "page", "messageId": "p1", "anonymousId": "anon-7", "name": "Pricing",
+            "timestamp": AT, "context": {"groupId": "acct_harbor"}}
+    send(client, batch(page), key=source.write_key)
+    event = Event.objects.get()
+    assert (event.account, event.person, event.name) == (account, None, "pricing_page_viewed")
+
+
+def test_an_unknown_account_in_context_falls_back_to_the_persons_or_waits(client, source, account):
+    send(client, batch(track(1, context={"groupId": "acct_nowhere"})), key=source.write_key)
+    assert PendingEvent.objects.get().message_id == "track-1"
+
+    send(client, batch(group(), track(2, context={"groupId": "acct_nowhere"})), key=source.write_key)
+
+    assert sorted(Event.objects.values_list("message_id", "account")) == [
+        ("track-1", account.pk), ("track-2", account.pk)
+    ]
+    assert not Account.objects.filter(external_id="acct_nowhere").exists()
+
+
+def test_naming_accounts_in_context_costs_one_read_per_batch(client, source):
+    send(client, batch(*(identify(f"u{i}") for i in range(50)),
+                       *(group(f"u{i}", f"acct_{i % 5}") for i in range(50))), key=source.write_key)
+
+    def queries(count: int, offset: int, **fields) -> int:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        messages = [track(offset + n, user=f"u{n % 50}", **fields) for n in range(count)]
+        with CaptureQueriesContext(connection) as captured:
+            assert send(client, batch(*messages), key=source.write_key).status_code == 200
+        return len(captured)
+
+    plain = queries(10, 0)
+    named = [queries(count, offset, context={"groupId": "acct_1"}) for count, offset in ((10, 100), (500, 1000))]
+    assert named == [plain + 1, plain + 1]
+    named_ids = [f"track-{n}" for n in (*range(100, 110), *range(1000, 1500))]
+    assert Event.objects.filter(message_id__in=named_ids, account__external_id="acct_1").count() == 510
+
+
+# --- pending events expire -----------------------------------------------
+
+
+def waiting_since(days: int, n: int, *, client, source) -> None:
+    send(client, batch(track(n, user=f"never-grouped-{n}")), key=source.write_key)
+    PendingEvent.objects.filter(message_id=f"track-{n}").update(
+        received_at=datetime.now(UTC) - timedelta(days=days)
+    )
+
+
+def test_pending_events_past_the_retention_are_deleted(client, source, settings):
+    settings.PENDING_EVENT_RETENTION_DAYS = 30
+    for n, days in enumerate((45, 31, 29, 0)):
+        waiting_since(days, n, client=client, source=source)
+
+    assert services.expire_pending_events() == 2
+
+    assert sorted(PendingEvent.objects.values_list("message_id", flat=True)) == ["track-2", "track-3"]
+
+
+def test_the_expire_pending_events_command_says_how_many_went(client, source):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    for n, days in enumerate((10, 3)):
+        waiting_since(days, n, client=client, source=source)
+    out = StringIO()
+    call_command("expire_pending_events", "--days", "7", stdout=out)
+    assert out.getvalue().strip() == "expired=1 days=7"
+    assert PendingEvent.objects.get().message_id == "track-1"
+
+
+def test_the_scheduler_expires_pending_events_daily(client, source, settings):
+    from rq.cron import CronScheduler
+
+    from leads.ingest.jobs import expire_pending_events_job
+
+    scheduler = CronScheduler(connection=jobs.inline_redis())
+    scheduler.load_config_from_file("scoring.cron")
+    [expiry] = [job for job in scheduler.get_jobs() if job.func is expire_pending_events_job]
+    assert expiry.interval == 24 * 3600
+
+    settings.PENDING_EVENT_RETENTION_DAYS = 5
+    waiting_since(6, 0, client=client, source=source)
+    assert expire_pending_events_job() == 1
+    assert not PendingEvent.objects.exists()
 
 
 # --- gzip and limits ------------------------------------------------------

@@ -262,3 +262,25 @@ def test_identify_traits_may_come_in_the_context_as_rudderstack_sends_them():
     assert problems({"type": "identify", "messageId": "a", "userId": "u", "context": {"traits": 1}}) == [
         "batch[0].context.traits: must be a JSON object"
     ]
+
+
+def test_an_event_names_its_account_in_context_group_id():
+    page = {"type": "page", "messageId": "p", "anonymousId": "anon", "context": {"groupId": 42}}
+    grouped, plain, named = parse(track(1, context={"groupId": "acct_1"}), track(2), page)
+    assert (grouped.group_id, plain.group_id, named.group_id) == ("acct_1", "", "42")
+
+
+def test_a_context_group_id_is_checked_as_an_id():
+    assert problems(track(context={"groupId": ["acct_1"]})) == [
+        "batch[0].context.groupId: must be a string"
+    ]
+    assert problems(track(context={"groupId": "g" * 256})) == [
+        "batch[0].context.groupId: must be at most 255 characters"
+    ]
+
+
+def test_identify_does_not_read_context_group_id():
+    [message] = parse(
+        {"type": "identify", "messageId": "a", "userId": "u", "context": {"groupId": ["ignored"]}}
+    )
+    assert message.group_id == ""

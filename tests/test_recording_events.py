@@ -53,6 +53,17 @@ def test_last_event_time_only_moves_forward(account):
     assert account.last_event_at == NOW
 
 
+def test_last_event_time_is_kept_to_the_minute(account):
+    record_events(logins(account, 1, prefix="first"))
+    record_events(logins(account, 1, prefix="soon", at=NOW + timedelta(seconds=30)))
+    account.refresh_from_db()
+    assert account.last_event_at == NOW  # not rewritten for 30 seconds
+
+    record_events(logins(account, 1, prefix="later", at=NOW + timedelta(minutes=2)))
+    account.refresh_from_db()
+    assert account.last_event_at == NOW + timedelta(minutes=2)
+
+
 def test_large_batches_are_stored_in_several_statements(account, person):
     batch = logins(account, 1200)
     assert record_events(batch).stored == 1200

@@ -23,5 +23,10 @@ urlpatterns = [
     path("metrics/", MetricsView.as_view(), name="metrics"),
     path("token/", views.TokenView.as_view(), name="token"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    # An HTML page only: no OPTIONS metadata, which its template renderer cannot show.
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(url_name="api:schema", metadata_class=None),
+        name="docs",
+    ),
 ]

@@ -116,7 +116,7 @@ class AccountViewSet(
 
     @extend_schema(request=OutcomeSerializer, responses=documented(AccountDetailSerializer, 400, 404))
     @action(detail=True, methods=["post"], permission_classes=[SalesPeople])
-    def outcome(self, request, pk=None):
+    def outcome(self, request, pk=None, format=None):
         """Record what happened: contacted, converted or disqualified (with a reason)."""
         account = self.get_object()
         payload = OutcomeSerializer(data=request.data)
@@ -129,7 +129,7 @@ class AccountViewSet(
 
     @extend_schema(request=AssignSerializer, responses=documented(AccountDetailSerializer, 400, 404))
     @action(detail=True, methods=["post"], permission_classes=[SalesPeople, Managers])
-    def assign(self, request, pk=None):
+    def assign(self, request, pk=None, format=None):
         """Give the account to a rep (or back to the unassigned queue); managers only."""
         from leads.routing import reassign_by_hand
 

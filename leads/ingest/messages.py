@@ -56,8 +56,9 @@ class InvalidPayload(ValueError):
 @dataclass(slots=True)
 class Message:
     """One call, validated. `event` is the event's name (track's `event`, or
-    the name derived for a page or screen); `columns` are the traits that have
-    a column of their own (an account's industry, a person's title), already
+    the name derived for a page or screen); `group_id` is group's groupId, or
+    an event's `context.groupId`; `columns` are the traits that have a column
+    of their own (an account's industry, a person's title), already
     converted; `traits` are the others."""
 
     call: str
@@ -197,6 +198,9 @@ def _message(
     elif not user_id and not anonymous_id and not _reported(problems, found, "userId", "anonymousId"):
         problems.append(Problem(index, "userId", f"userId or anonymousId required for {call}"))
 
+    if call in EVENT_CALLS:
+        # B2B clients name the account an event belongs to (Segment's context.groupId).
+        message.group_id = _context_id(raw, "groupId", index, problems)
     if call == "track":
         event = raw.get("event")
         if event is None or event == "":
@@ -374,6 +378,17 @@ def _object(raw: dict, name: str, index, problems) -> dict:
     if not isinstance(value, dict):
         problems.append(Problem(index, name, "must be a JSON object"))
         return {}
+    return value
+
+
+def _context_id(raw: dict, name: str, index, problems) -> str:
+    """An id inside `context`, checked as a top-level id is."""
+    context = raw.get("context")
+    if not isinstance(context, dict):
+        return ""
+    found: list[Problem] = []
+    value = _id(context, name, index, found)
+    problems.extend(Problem(index, f"context.{name}", problem.message) for problem in found)
     return value
 
 

@@ -7,8 +7,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, Value, When
+from django.db.models import BigIntegerField, Case, Q, Value, When
 from django.utils import timezone
 
 from scoring.jobs import request_rescore
@@ -18,6 +19,8 @@ from ..services import NewEvent, record_events
 from .messages import EVENT_CALLS, Message
 
 PEOPLE_BATCH = 500
+# (person id, account id) of a user id no person has.
+NOBODY = (None, None)
 # A person's last seen time is kept to this precision, so that a stream of
 # events does not rewrite the person's row with every batch.
 SEEN_PRECISION = timedelta(minutes=15)
@@ -38,7 +41,8 @@ class Ingested:
 
 @dataclass
 class PersonRow:
-    """What a batch says about one person (userId), merged in message order."""
+    """What a batch says about one person, merged in message order.
+    `external_id` is the userId (a visitor's anonymousId in visitor_rows)."""
 
     external_id: str
     first_seen_at: datetime
@@ -57,28 +61,41 @@ def ingest_messages(*, source: Source, messages: Sequence[Message]) -> Ingested:
     """Store a batch all or nothing.
 
     group upserts its account (by groupId) and links the person to it;
-    identify upserts the person (by userId). track, page and screen become
-    events on the person's account, or wait as pending events until a group
-    call links the person. identify (with both ids) and alias tie an
-    anonymous id to a user, so that its waiting events follow. Accounts that
-    got events, people or new traits are rescored once, after commit.
+    identify upserts the person (by userId, or a visitor by anonymousId).
+    track, page and screen become events on the account their
+    context.groupId names, else on the person's account, or wait as pending
+    events until a group call links the person. identify (with both ids) and
+    alias tie an earlier id to a user: its waiting events follow, and an
+    earlier person or visitor is folded into the user's. Accounts that got
+    events, people or new traits are rescored once, after commit.
     """
     groups = [message for message in messages if message.call == "group"]
     accounts, changed_accounts = upsert_accounts(groups)
     # The last group call of a user in the batch wins: a person has one account.
     links = {message.user_id: accounts[message.group_id] for message in groups if message.user_id}
     aliases = identities(messages)
+    upsert_visitors(visitor_rows(messages))
     people = upsert_people(person_rows(messages, links=links))
+    renamed, merged_accounts = {}, set()
     if aliases:
         renamed = {m.previous_id: m.user_id for m in messages if m.call == "alias"}
         rekey_pending(aliases, renamed=renamed)
+        survivors, merged_accounts = merge_people(aliases, renamed=renamed)
+        people.update(survivors)
 
+    # An event's user: alias renames an earlier userId; identify and alias tie anonymous ids.
     events = [
-        (message, message.user_id or aliases.get(message.anonymous_id, ""))
+        (message, renamed.get(message.user_id, message.user_id) or aliases.get(message.anonymous_id, ""))
         for message in messages
         if message.call in EVENT_CALLS
     ]
-    unlinked = [(m, user_id) for m, user_id in events if people.get(user_id, (0, None))[1] is None]
+    named = {message.group_id for message, _ in events if message.group_id}
+    # An event's context.groupId wins over its person's account when the account is known.
+    event_accounts = {**known_accounts(named - accounts.keys()), **accounts} if named else {}
+    unlinked = [
+        (m, user_id) for m, user_id in events
+        if people.get(user_id, NOBODY)[1] is None and m.group_id not in event_accounts
+    ]
     if unlinked and connection.vendor == "postgresql":
         people.update(lock_waiting(
             user_ids={user_id for _, user_id in unlinked if user_id},
@@ -86,14 +103,15 @@ def ingest_messages(*, source: Source, messages: Sequence[Message]) -> Ingested:
         ))
     new_events, waiting = [], []
     for message, user_id in events:
-        person_id, account_id = people.get(user_id, (None, None))
+        person_id, account_id = people.get(user_id, NOBODY)
+        account_id = event_accounts.get(message.group_id, account_id)
         if account_id is None:
             waiting.append(pending_event(message, user_id=user_id, source=source))
         else:
             new_events.append(new_event(message, account_id=account_id, person_id=person_id, source=source))
 
     # Events that waited for these people's accounts go first: they are older.
-    arrived = set(links) | {user_id for user_id in aliases.values() if people.get(user_id, (0, None))[1]}
+    arrived = set(links) | {user_id for user_id in aliases.values() if people.get(user_id, NOBODY)[1]}
     attached, attached_ids = attach_pending(arrived, people=people) if arrived else ([], [])
     recorded = record_events(attached + new_events) if attached or new_events else None
     if attached_ids:
@@ -101,7 +119,7 @@ def ingest_messages(*, source: Source, messages: Sequence[Message]) -> Ingested:
     kept = keep_pending(waiting, source=source) if waiting else 0
 
     profiles = {people[m.user_id][1] for m in messages if m.call == "identify" and m.user_id}
-    rescore = (changed_accounts | set(links.values()) | profiles) - {None}
+    rescore = (changed_accounts | set(links.values()) | profiles | merged_accounts) - {None}
     if recorded is not None:
         rescore -= set(recorded.account_ids)  # record_events rescores those already
     request_rescore(rescore)
@@ -180,6 +198,14 @@ def upsert_accounts(groups: Sequence[Message]) -> tuple[dict[str, int], set[int]
     return {account.external_id: account.pk for account in accounts}, {a.pk for a in changed}
 
 
+def known_accounts(group_ids: Iterable[str]) -> dict[str, int]:
+    """Account id by groupId (external id), of the accounts that exist."""
+    group_ids = sorted(group_ids)
+    if not group_ids:
+        return {}
+    return dict(Account.objects.filter(external_id__in=group_ids).values_list("external_id", "pk"))
+
+
 def person_rows(messages: Iterable[Message], *, links: dict[str, int]) -> list[PersonRow]:
     """One row per userId in the batch: identify's columns and traits merged
     in order, the first and last time seen, the account a group call gave."""
@@ -201,8 +227,34 @@ def person_rows(messages: Iterable[Message], *, links: dict[str, int]) -> list[P
     return sorted(rows.values(), key=lambda row: row.external_id)
 
 
-PERSON_COLUMNS = [
-    "external_id",
+def visitor_rows(messages: Iterable[Message]) -> list[PersonRow]:
+    """One row per anonymousId identified without a userId, its traits
+    merged in order: a visitor's traits are kept until they sign in."""
+    rows: dict[str, PersonRow] = {}
+    for message in messages:
+        if message.call != "identify" or message.user_id or not message.anonymous_id:
+            continue
+        row = rows.get(message.anonymous_id)
+        if row is None:
+            row = rows[message.anonymous_id] = PersonRow(
+                message.anonymous_id, message.occurred_at, message.occurred_at
+            )
+        else:
+            row.seen(message.occurred_at)
+        row.columns.update(message.columns)
+        row.traits.update(message.traits)
+    return sorted(rows.values(), key=lambda row: row.external_id)
+
+
+def upsert_visitors(rows: Sequence[PersonRow]) -> None:
+    """Create or update visitors (people known only by an anonymousId) by
+    that id; `external_id` of each row holds the anonymous id."""
+    for start in range(0, len(rows), PEOPLE_BATCH):
+        _upsert_people(rows[start : start + PEOPLE_BATCH], key="anonymous_id")
+
+
+# A person's columns an upsert writes, besides its key (external_id or anonymous_id).
+PROFILE_COLUMNS = [
     "account_id",
     "email",
     "name",
@@ -304,7 +356,11 @@ def rows_table(columns: dict[str, str], rows: Sequence[tuple]) -> tuple[str, lis
     return f"(SELECT {select} FROM (VALUES {values})) AS v", params  # noqa: S608
 
 
-def _upsert_people(rows: Sequence[PersonRow]) -> dict[str, tuple[int, int | None]]:
+def _upsert_people(
+    rows: Sequence[PersonRow], *, key: str = "external_id"
+) -> dict[str, tuple[int, int | None]]:
+    """One multi-row upsert of people by `key`: external_id (userId) or
+    anonymous_id (a visitor); each row's external_id holds the key's value."""
     quote = connection.ops.quote_name
     table = quote(Person._meta.db_table)
     postgres = connection.vendor == "postgresql"
@@ -328,9 +384,9 @@ def _upsert_people(rows: Sequence[PersonRow]) -> dict[str, tuple[int, int | None
         return f"{column} = CASE WHEN EXCLUDED.{column} = '' THEN {table}.{column} ELSE EXCLUDED.{column} END"
 
     sql = (
-        f"INSERT INTO {table} ({', '.join(quote(c) for c in PERSON_COLUMNS)}) "  # noqa: S608
+        f"INSERT INTO {table} ({', '.join(quote(c) for c in [key, *PROFILE_COLUMNS])}) "  # noqa: S608
         f"VALUES {', '.join([row] * len(rows))} "
-        "ON CONFLICT (external_id) DO UPDATE SET "
+        f"ON CONFLICT ({key}) DO UPDATE SET "
         f"account_id = COALESCE(EXCLUDED.account_id, {table}.account_id), "
         f"{keep_unless_given('email')}, {keep_unless_given('name')}, {keep_unless_given('title')}, "
         f"traits = {merge_traits}, "
@@ -340,11 +396,11 @@ def _upsert_people(rows: Sequence[PersonRow]) -> dict[str, tuple[int, int | None
         f"last_seen_at = CASE WHEN {table}.last_seen_at IS NULL "
         f"OR EXCLUDED.last_seen_at > {table}.last_seen_at "
         f"THEN EXCLUDED.last_seen_at ELSE {table}.last_seen_at END "
-        "RETURNING id, external_id, account_id"
+        f"RETURNING id, {key}, account_id"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return {external_id: (pk, account_id) for pk, external_id, account_id in cursor.fetchall()}
+        return {value: (pk, account_id) for pk, value, account_id in cursor.fetchall()}
 
 
 # Transaction-scoped advisory locks on anonymous ids, taken in a fixed order.
@@ -399,6 +455,89 @@ def rekey_pending(aliases: dict[str, str], *, renamed: dict[str, str]) -> None:
         PendingEvent.objects.filter(user_id__in=list(renamed)).update(
             user_id=Case(*(When(user_id=old, then=Value(new)) for old, new in renamed.items()))
         )
+
+
+PERSON_MERGED_FIELDS = ["account", "email", "name", "title", "traits", "first_seen_at", "last_seen_at"]
+
+
+def merge_people(
+    aliases: dict[str, str], *, renamed: dict[str, str]
+) -> tuple[dict[str, tuple[int, int | None]], set[int]]:
+    """Fold each earlier identity into the user it now belongs to, as
+    Segment's alias does: the person an alias names as previousId (or the
+    visitor it names by anonymous id), and the visitor an identify names by
+    anonymousId. The user's person keeps what it has and takes what it lacks
+    (email, name, title, traits, account), its seen times widen, the earlier
+    person's events become its events and the earlier row goes.
+
+    One read (locking the rows, on PostgreSQL), then a handful of
+    statements however many people fold. Returns (person id, account id) by userId of the
+    people folded into and of the userIds folded away, and the accounts
+    whose people changed.
+    """
+    candidates = Person.objects.filter(
+        Q(external_id__in=sorted({*renamed, *aliases.values()}))
+        | Q(external_id__isnull=True, anonymous_id__in=sorted(aliases))
+    ).order_by("pk")
+    if connection.vendor == "postgresql":
+        candidates = candidates.select_for_update()
+    users, visitors = {}, {}
+    for person in candidates:
+        if person.external_id is None:
+            visitors[person.anonymous_id] = person
+        else:
+            users[person.external_id] = person
+    folded: dict[int, Person] = {}  # the pk of each person folded away: who it went into
+
+    def surviving(person: Person) -> Person:
+        while person.pk in folded:
+            person = folded[person.pk]
+        return person
+
+    for earlier_id, user_id in aliases.items():
+        earlier = (users.get(earlier_id) if earlier_id in renamed else None) or visitors.get(earlier_id)
+        if earlier is None or user_id not in users:
+            continue
+        earlier, survivor = surviving(earlier), surviving(users[user_id])
+        if earlier.pk != survivor.pk:
+            fold(earlier, into=survivor)
+            folded[earlier.pk] = survivor
+    if not folded:
+        return {}, set()
+
+    into = {pk: surviving(person) for pk, person in folded.items()}
+    Event.objects.filter(person_id__in=sorted(into)).update(
+        person_id=Case(
+            *(When(person_id=pk, then=Value(person.pk)) for pk, person in into.items()),
+            output_field=BigIntegerField(),
+        )
+    )
+    gone = [person for person in [*users.values(), *visitors.values()] if person.pk in folded]
+    Person.objects.filter(pk__in=sorted(into)).delete()
+    survivors = {person.pk: person for person in into.values()}
+    Person.objects.bulk_update(list(survivors.values()), PERSON_MERGED_FIELDS)
+
+    people = {person.external_id: (person.pk, person.account_id) for person in survivors.values()}
+    for person in gone:
+        if person.external_id is not None:
+            survivor = into[person.pk]
+            people[person.external_id] = (survivor.pk, survivor.account_id)
+    accounts = {person.account_id for person in [*gone, *survivors.values()]} - {None}
+    return people, accounts
+
+
+def fold(earlier: Person, *, into: Person) -> None:
+    """What `into` lacks, it takes from `earlier` (in memory)."""
+    for column in ("email", "name", "title"):
+        if not getattr(into, column):
+            setattr(into, column, getattr(earlier, column))
+    into.traits = {**earlier.traits, **into.traits}
+    if into.account_id is None:
+        into.account_id = earlier.account_id
+    firsts = [at for at in (into.first_seen_at, earlier.first_seen_at) if at is not None]
+    lasts = [at for at in (into.last_seen_at, earlier.last_seen_at) if at is not None]
+    into.first_seen_at = min(firsts, default=None)
+    into.last_seen_at = max(lasts, default=None)
 
 
 def attach_pending(
@@ -462,3 +601,14 @@ def pending_event(message: Message, *, user_id: str, source: Source) -> PendingE
         properties=message.properties,
         occurred_at=message.occurred_at,
     )
+
+
+def expire_pending_events(*, days: int | None = None, now: datetime | None = None) -> int:
+    """Delete pending events received more than `days` ago (default
+    PENDING_EVENT_RETENTION_DAYS): a visitor who never signs in, or a person
+    never grouped, would otherwise keep them for ever. One DELETE; returns
+    how many went."""
+    days = settings.PENDING_EVENT_RETENTION_DAYS if days is None else days
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    deleted, _ = PendingEvent.objects.filter(received_at__lt=cutoff).delete()
+    return deleted

@@ -12,9 +12,11 @@ import binascii
 import json
 import logging
 import math
+import random
+import time
 import zlib
 
-from django.db import DatabaseError, DataError
+from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -64,7 +66,8 @@ def receive(request, call: str):
         # A value the database refuses: resending would fail again, so a 400.
         log.exception("Ingestion refused a request the database cannot store")
         return Refusal(400, "invalid_request", "A value in the request cannot be stored.").response()
-    except DatabaseError:
+    except (DatabaseError, InterfaceError):
+        # Unreachable, or the connection dropped mid-batch: nothing committed.
         log.exception("Ingestion failed to store a request; the client will retry")
         return Refusal(
             503, "unavailable", "Storage is unavailable; retry later.",
@@ -95,8 +98,28 @@ def store(request, call: str) -> Source:
             problem.as_dict() for problem in invalid.problems[:100]
         ]) from None
     if messages:
-        ingest_messages(source=source, messages=messages)
+        store_retrying_conflicts(source, messages)
     return source
+
+
+# Deadlock and serialization failure: PostgreSQL rolled the batch back whole.
+CONFLICTS = {"40P01", "40001"}
+CONFLICT_ATTEMPTS = 3
+
+
+def store_retrying_conflicts(source: Source, messages) -> None:
+    """Concurrent batches for the same people and accounts can deadlock; the
+    loser's batch was rolled back whole, so storing it again is safe and the
+    client need not see a 503 for it."""
+    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        try:
+            ingest_messages(source=source, messages=messages)
+            return
+        except OperationalError as error:
+            if attempt == CONFLICT_ATTEMPTS or getattr(error.__cause__, "sqlstate", None) not in CONFLICTS:
+                raise
+            log.warning("Ingestion conflicted with another batch (attempt %d); storing it again", attempt)
+            time.sleep(random.uniform(0, 0.02 * attempt))
 
 
 def problems_message(invalid: InvalidPayload) -> str:

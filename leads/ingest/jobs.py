@@ -1,0 +1,14 @@
+"""RQ entry points for ingestion's housekeeping, scheduled by scoring.cron."""
+
+import logging
+
+from .services import expire_pending_events
+
+log = logging.getLogger(__name__)
+
+
+def expire_pending_events_job() -> int:
+    """Daily: drop pending events past their retention; returns the count."""
+    expired = expire_pending_events()
+    log.info("Expired %d pending event(s)", expired)
+    return expired
