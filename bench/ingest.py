@@ -18,15 +18,10 @@ Last line: ingest_eps=A copy_eps=B ratio=R errors=E
 """
 
 import argparse
-import base64
-import http.client
 import json
 import multiprocessing
 import os
 import random
-import signal
-import socket
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -36,13 +31,25 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from database import server_config  # noqa: E402
+from services import (  # noqa: E402
+    analyze,
+    basic_auth,
+    drop_database,
+    flush_redis,
+    free_port,
+    post,
+    set_up_django,
+    set_up_people,
+    start_gunicorn,
+    stop,
+    wait_for,
+)
 
 EVENT_NAMES = [
     "login", "hour_logged", "invite_sent", "message_sent", "channel_created",
     "file_uploaded", "pricing_page_viewed", "usage_limit_hit", "contact_sales_clicked",
 ]
 LIBRARY = {"library": {"name": "analytics-python", "version": "2.4.0"}}
-SETUP_BATCH = 500
 
 
 def main():
@@ -56,19 +63,7 @@ def main():
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     args = parser.parse_args()
 
-    server, database = create_database()
-    redis_url = bench_redis_url()
-    flush_redis(redis_url)
-    os.environ["DATABASE_URL"] = database_url(database)
-    os.environ["REDIS_URL"] = redis_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pqlsite.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    server, database, redis_url = set_up_django(suffix="ingest_bench", redis_db=14)
     from leads.models import Source
 
     source = Source.objects.create(name="Benchmark", slug="bench")
@@ -76,7 +71,7 @@ def main():
     gunicorn = start_gunicorn(port=port, workers=args.workers, database=database, redis_url=redis_url)
     try:
         wait_for(port)
-        auth = "Basic " + base64.b64encode(f"{source.write_key}:".encode()).decode()
+        auth = basic_auth(source.write_key)
         set_up_people(port, auth, accounts=args.accounts, people=args.people)
         analyze(server, database)
         bodies, messages = track_batches(args.events, batch=args.batch, people=args.people)
@@ -122,94 +117,7 @@ def main():
     )
 
 
-# --- the database and the services --------------------------------------
-
-
-def database_url(name: str) -> str:
-    return server_config()[2].rsplit("/", 1)[0] + "/" + name
-
-
-def create_database() -> tuple[dict, str]:
-    import psycopg
-
-    server, name, _ = server_config()
-    database = f"{name}_ingest_bench"
-    with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{database}"')
-        admin.execute(f'CREATE DATABASE "{database}"')
-    return server, database
-
-
-def analyze(server: dict, database: str) -> None:
-    """Statistics for the fresh tables, as a database in use has them."""
-    import psycopg
-
-    with psycopg.connect(dbname=database, autocommit=True, **server) as connection:
-        connection.execute("VACUUM ANALYZE")
-
-
-def drop_database(server: dict, database: str) -> None:
-    import psycopg
-
-    with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-
-
-def bench_redis_url() -> str:
-    base = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
-    return base.rsplit("/", 1)[0] + "/14" if base.count("/") >= 3 else base.rstrip("/") + "/14"
-
-
-def flush_redis(url: str) -> None:
-    import redis
-
-    redis.Redis.from_url(url).flushdb()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_gunicorn(*, port: int, workers: int, database: str, redis_url: str) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(database),
-        "REDIS_URL": redis_url,
-        "INGEST_THROTTLE": "1000000/second",
-        "LOG_LEVEL": "WARNING",
-        "DEBUG": "false",
-    }
-    return subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
-        [sys.executable, "-m", "gunicorn", "pqlsite.wsgi", "-w", str(workers),
-         "-b", f"127.0.0.1:{port}", "--log-level", "warning"],
-        cwd=ROOT, env=env, start_new_session=True,
-    )
-
-
-def wait_for(port: int, *, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/v1/batch")
-            if connection.getresponse().status == 405:
-                return
-        except OSError:
-            time.sleep(0.2)
-    sys.exit(f"gunicorn did not answer on port {port} within {seconds} s")
-
-
-def stop(process: subprocess.Popen) -> None:
-    """Stop gunicorn and its workers (its own process group)."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+# --- what the server costs -----------------------------------------------
 
 
 def cpu_snapshot(master: int, database: str) -> dict[str, dict[int, float]]:
@@ -245,41 +153,6 @@ def cpu_seconds(pids: list[int]) -> dict[int, float]:
 
 
 # --- the payloads ---------------------------------------------------------
-
-
-def post(port: int, auth: str, body: bytes) -> int:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    try:
-        connection.request(
-            "POST", "/v1/batch", body=body,
-            headers={"Authorization": auth, "Content-Type": "application/json"},
-        )
-        response = connection.getresponse()
-        response.read()
-        return response.status
-    except OSError:
-        return 0
-    finally:
-        connection.close()
-
-
-def set_up_people(port: int, auth: str, *, accounts: int, people: int) -> None:
-    """identify and group every person through the API (not timed)."""
-    now = datetime.now(UTC).isoformat()
-    messages = []
-    for i in range(people):
-        user = f"user-{i}"
-        messages.append({"type": "identify", "messageId": f"identify-{i}", "userId": user,
-                         "timestamp": now, "traits": {"email": f"{user}@example.com", "title": "Associate"}})
-        account = i % accounts
-        messages.append({"type": "group", "messageId": f"group-{i}", "userId": user,
-                         "groupId": f"acct-{account}", "timestamp": now,
-                         "traits": {"name": f"Account {account}", "employees": 10 + account}})
-    for start in range(0, len(messages), SETUP_BATCH):
-        body = json.dumps({"batch": messages[start : start + SETUP_BATCH], "sentAt": now}).encode()
-        status = post(port, auth, body)
-        if status != 200:
-            sys.exit(f"setting up people failed with HTTP {status}")
 
 
 def track_batches(count: int, *, batch: int, people: int) -> tuple[list[bytes], list[dict]]:

@@ -77,6 +77,11 @@ DATABASES = {
 }
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+# Server-side binding lets psycopg prepare the statements a process repeats
+# (the ingest path's, every batch), sparing PostgreSQL their planning. Behind
+# PgBouncer older than 1.21 in transaction mode, turn it off.
+if DATABASES["default"]["ENGINE"].endswith("postgresql") and env.bool("DB_SERVER_SIDE_BINDING", default=True):
+    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # RQ: with REDIS_URL set, jobs go to Redis and run in `manage.py rqworker`;
@@ -94,6 +99,15 @@ RQ_QUEUES = {
 DEFAULT_SLA_HOURS = env.int("DEFAULT_SLA_HOURS", default=24)
 # Seconds between scheduled full rescores (manage.py rqcron scoring.cron).
 SCORING_RESCORE_INTERVAL = env.int("SCORING_RESCORE_INTERVAL", default=900)
+# Rescores held in the database (Redis was unreachable, or a worker died
+# mid-job) are done by a catch-up pass this often, once held this long.
+SCORING_CATCH_UP_INTERVAL = env.int("SCORING_CATCH_UP_INTERVAL", default=60)
+SCORING_CATCH_UP_GRACE = env.int("SCORING_CATCH_UP_GRACE", default=180)
+# After Redis fails, enqueueing skips it (holding accounts instead) this long.
+SCORING_QUEUE_RETRY_AFTER = env.float("SCORING_QUEUE_RETRY_AFTER", default=5)
+# Days a pending event (its person never identified or never grouped) is
+# kept before the daily expiry deletes it.
+PENDING_EVENT_RETENTION_DAYS = env.int("PENDING_EVENT_RETENTION_DAYS", default=30)
 # The django-rq dashboard (queues, failed jobs) appears in the admin index.
 RQ_SHOW_ADMIN_LINK = True
 
@@ -106,6 +120,8 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": urlunsplit(urlsplit(REDIS_URL)._replace(path=f"/{CACHE_REDIS_DB}")),
         "KEY_PREFIX": "pqlsite",
+        # Fail fast when Redis is down: the throttles then let requests through.
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
     }
     if REDIS_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
@@ -127,8 +143,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "leads.api.errors.api_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "leads.api.throttles.AnonThrottle",
+        "leads.api.throttles.UserThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env("API_THROTTLE_ANON", default="60/minute"),

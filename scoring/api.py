@@ -156,7 +156,7 @@ class DefinitionViewSet(viewsets.ModelViewSet):
 
     @extend_schema(request=None, responses=documented(DefinitionSerializer, 404))
     @action(detail=True, methods=["post"])
-    def activate(self, request, pk=None):
+    def activate(self, request, pk=None, format=None):
         """Make this the active definition; every account is rescored."""
         definitions.activate(self.get_object(), by=request.user)
         return self.retrieve(request, pk=pk)

@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.db.models import Count, Max, Q
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from leads.access import managers_only
 
@@ -33,6 +33,7 @@ def csv_response(table, filename: str) -> HttpResponse:
     return response
 
 
+@require_safe
 @managers_only
 def metrics(request):
     form, period, data = metrics_data(request)
@@ -52,12 +53,14 @@ def metrics(request):
     )
 
 
+@require_safe
 @managers_only
 def metrics_json(request):
     _form, _period, data = metrics_data(request)
     return JsonResponse(data)
 
 
+@require_safe
 @managers_only
 def metrics_csv(request, table):
     _form, period, data = metrics_data(request)
@@ -67,6 +70,7 @@ def metrics_csv(request, table):
     return csv_response(chosen, f"pql-{table}-{period.start}-to-{period.end}.csv")
 
 
+@require_safe
 @managers_only
 def lab(request):
     found = (
@@ -91,6 +95,7 @@ def lab_new_draft(request):
     return redirect("lab-definition", pk=draft.pk)
 
 
+@require_safe
 @managers_only
 def lab_definition(request, pk):
     definition = get_object_or_404(Definition, pk=pk)
@@ -124,6 +129,7 @@ def lab_run(request, pk):
     return redirect("lab-definition", pk=definition.pk)
 
 
+@require_safe
 @managers_only
 def lab_csv(request, pk, table):
     definition = get_object_or_404(Definition, pk=pk)
