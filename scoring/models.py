@@ -237,6 +237,25 @@ class DefinitionChange(models.Model):
         return f"{self.definition_id} changed at {self.changed_at:%Y-%m-%d %H:%M}"
 
 
+class ExplanationField(models.JSONField):
+    """JSON kept as written: PostgreSQL's `json`, not `jsonb`.
+
+    A full rescore writes 100,000 explanations and nothing queries inside
+    them, so jsonb's conversion on every write was pure cost (about a
+    second of the database's time per full rescore). Elsewhere, JSONField's
+    own column.
+    """
+
+    def db_type(self, connection):
+        return "json" if connection.vendor == "postgresql" else super().db_type(connection)
+
+    def from_db_value(self, value, expression, connection):
+        # psycopg decodes `json` itself; Django registers a text loader for jsonb only.
+        if value is None or not isinstance(value, str | bytes):
+            return value
+        return super().from_db_value(value, expression, connection)
+
+
 class AccountScore(models.Model):
     """An account's latest result under the active definition, with its explanation.
 
@@ -248,16 +267,24 @@ class AccountScore(models.Model):
         Account, on_delete=models.CASCADE, primary_key=True, related_name="score"
     )
     # No index: nothing reads scores by definition, and a full rescore
-    # writes every row. Deleting a definition scans the table once.
+    # writes every row. Deleting a definition scans the table once. No
+    # database constraint either: its check at commit cost a full rescore a
+    # lookup per row, and Django itself sets the column to NULL when a
+    # definition is deleted.
     definition = models.ForeignKey(
-        Definition, null=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+        Definition,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     score = models.IntegerField(default=0)
     activation = models.PositiveSmallIntegerField(null=True, blank=True)
     tier = models.CharField(max_length=10, choices=Tier.choices, default=Tier.SMALL)
     qualifies = models.BooleanField(default=False)
     triggered = models.BooleanField(default=False, help_text="Qualified by a hand-raising trigger.")
-    explanation = models.JSONField(default=dict)
+    explanation = ExplanationField(default=dict)
     digest = models.CharField(max_length=40, help_text="Hash of the result, to skip unchanged writes.")
     computed_at = models.DateTimeField()
     priority = models.BigIntegerField(

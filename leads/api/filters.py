@@ -55,7 +55,10 @@ def became_pql(*, after=None, before=None):
 
 
 class AccountFilter(filters.FilterSet):
-    status = filters.MultipleChoiceFilter(choices=LeadStatus.choices, help_text="Repeat for several.")
+    # A column of the account: no join, so no DISTINCT (django-filter's default here).
+    status = filters.MultipleChoiceFilter(
+        choices=LeadStatus.choices, distinct=False, help_text="Repeat for several."
+    )
     owner = id_filter("owner_id", help_text="A sales rep id.")
     unassigned = filters.BooleanFilter(field_name="owner", lookup_expr="isnull")
     tier = filters.ChoiceFilter(field_name="score__tier", choices=Tier.choices)

@@ -101,7 +101,9 @@ class AccountViewSet(
     ordering = ["-signed_up_at"]
 
     def get_queryset(self):
-        return visible_accounts(self.request.user).select_related("score", "owner__user")
+        accounts = visible_accounts(self.request.user).select_related("score", "owner__user")
+        # Only the detail view shows the explanation.
+        return accounts.defer("score__explanation") if self.action == "list" else accounts
 
     def get_serializer_class(self):
         return AccountSerializer if self.action == "list" else AccountDetailSerializer
