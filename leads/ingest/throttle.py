@@ -7,7 +7,8 @@ import math
 import time
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
+from django.core.cache.backends.redis import RedisCache
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
@@ -39,13 +40,28 @@ def seconds_to_wait(key: str, *, rate: str | None = None, now: float | None = No
     window = int(now // duration)
     counter = KEY.format(key, window)
     try:
-        try:
-            count = cache.incr(counter)  # atomic in Redis and locmem
-        except ValueError:  # the window's first request
-            count = 1 if cache.add(counter, 1, timeout=duration + 1) else cache.incr(counter)
+        count = count_request(counter, timeout=duration + 1)
     except (RedisError, ValueError):
         log.warning("Ingest throttle unavailable; letting the request through", exc_info=True)
         return None
     if count <= allowed:
         return None
     return max(1, math.ceil((window + 1) * duration - now))
+
+
+def count_request(counter: str, *, timeout: int) -> int:
+    """Add one to the window's count and return it. On Redis one round trip
+    (Django's cache.incr takes two, EXISTS then INCR, and every batch pays
+    for it); elsewhere the cache's own atomic increment."""
+    backend = caches[DEFAULT_CACHE_ALIAS]
+    if isinstance(backend, RedisCache):
+        key = backend.make_and_validate_key(counter)
+        # The backend's own client and pool (RedisCache keeps them as _cache).
+        with backend._cache.get_client(key, write=True).pipeline(transaction=False) as pipe:
+            pipe.set(key, 0, ex=timeout, nx=True)
+            pipe.incr(key)
+            return pipe.execute()[1]
+    try:
+        return cache.incr(counter)
+    except ValueError:  # the window's first request
+        return 1 if cache.add(counter, 1, timeout=timeout) else cache.incr(counter)
