@@ -205,7 +205,9 @@ EVENT_BATCH = 500
 LAST_EVENT_PRECISION = timedelta(minutes=1)
 
 
-@transaction.atomic
+# Joins the caller's transaction without a savepoint: a batch is stored
+# whole or not at all, and a savepoint cost two more round trips a batch.
+@transaction.atomic(savepoint=False)
 def record_events(events: Sequence[NewEvent]) -> RecordedEvents:
     """Store events set-based; an event already stored (same source and
     message id, e.g. a client resending after a timeout) is skipped, not

@@ -77,11 +77,12 @@ DATABASES = {
 }
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
-# Server-side binding lets psycopg prepare the statements a process repeats
-# (the ingest path's, every batch), sparing PostgreSQL their planning. Behind
-# PgBouncer older than 1.21 in transaction mode, turn it off.
+# Server-side binding, and psycopg preparing a statement from its fifth run
+# (Django's default prepares none): the ingest path repeats the same few
+# statements every batch, and PostgreSQL then parses and plans them once per
+# connection. Behind PgBouncer older than 1.21 in transaction mode, turn it off.
 if DATABASES["default"]["ENGINE"].endswith("postgresql") and env.bool("DB_SERVER_SIDE_BINDING", default=True):
-    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
+    DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # RQ: with REDIS_URL set, jobs go to Redis and run in `manage.py rqworker`;

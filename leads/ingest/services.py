@@ -326,33 +326,36 @@ def mark_seen(rows: Sequence[PersonRow]) -> None:
 
 
 def seen_table(rows: Sequence[PersonRow]) -> tuple[str, list]:
-    return rows_table(
-        {"external_id": "text", "first_at": "timestamptz", "last_at": "timestamptz",
-         "stale_before": "timestamptz"},
-        [(row.external_id, row.first_seen_at, row.last_seen_at, row.last_seen_at - SEEN_PRECISION)
-         for row in rows],
-    )
+    """The batch's seen times by userId as a derived table named v
+    (external_id, first_at, last_at, stale_before) for a FROM clause, with
+    its params.
 
-
-def rows_table(columns: dict[str, str], rows: Sequence[tuple]) -> tuple[str, list]:
-    """`rows` as a derived table named v for a FROM clause, with its params:
-    on PostgreSQL one JSON parameter (a statement with hundreds of
-    placeholders costs the driver more than the query), elsewhere VALUES.
-    `columns` maps each name to its PostgreSQL type."""
-    names = list(columns)
+    On PostgreSQL one JSON parameter of [userId, first, last] with the times
+    as epoch seconds (a float keeps them to the microsecond): formatting
+    three ISO times a person cost more than the query. Elsewhere VALUES.
+    """
     if connection.vendor == "postgresql":
-        data = [
-            {name: value.isoformat() if isinstance(value, datetime) else value
-             for name, value in zip(names, row, strict=True)}
-            for row in rows
-        ]
-        spec = ", ".join(f"{name} {type_}" for name, type_ in columns.items())
-        return f"jsonb_to_recordset(%s::jsonb) AS v({spec})", [json.dumps(data)]
+        data = [[row.external_id, row.first_seen_at.timestamp(), row.last_seen_at.timestamp()] for row in rows]
+        return (
+            "(SELECT r ->> 0 AS external_id, to_timestamp((r ->> 1)::float8) AS first_at, "
+            "to_timestamp((r ->> 2)::float8) AS last_at, "
+            "to_timestamp((r ->> 2)::float8) - %s AS stale_before "
+            "FROM jsonb_array_elements(%s::jsonb) AS r) AS v",
+            [SEEN_PRECISION, json.dumps(data)],
+        )
     adapt = connection.ops.adapt_datetimefield_value
-    one_row = "(" + ", ".join(["%s"] * len(names)) + ")"
-    select = ", ".join(f"column{number} AS {name}" for number, name in enumerate(names, 1))
-    params = [adapt(value) if isinstance(value, datetime) else value for row in rows for value in row]
-    values = ", ".join([one_row] * len(rows))
+    params = [
+        value
+        for row in rows
+        for value in (
+            row.external_id,
+            adapt(row.first_seen_at),
+            adapt(row.last_seen_at),
+            adapt(row.last_seen_at - SEEN_PRECISION),
+        )
+    ]
+    values = ", ".join(["(%s, %s, %s, %s)"] * len(rows))
+    select = "column1 AS external_id, column2 AS first_at, column3 AS last_at, column4 AS stale_before"
     return f"(SELECT {select} FROM (VALUES {values})) AS v", params  # noqa: S608
 
 
