@@ -201,6 +201,8 @@ EVENT_COLUMNS = [
     "message_id",
 ]
 EVENT_BATCH = 500
+# Rows of plain values (ids, names, properties parsed from JSON): no cycles to watch for.
+EVENT_ROWS_JSON = json.JSONEncoder(separators=(",", ":"), check_circular=False)
 # An account's last event time is kept to the minute (see store_events_and_advance).
 LAST_EVENT_PRECISION = timedelta(minutes=1)
 
@@ -239,24 +241,24 @@ def store_events_and_advance(batch: Sequence[NewEvent]) -> list[tuple[int, int]]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(column) for column in EVENT_COLUMNS)
     accounts = quote(Account._meta.db_table)
+    # Each row a JSON array, not an object: half the JSON to build and parse.
     rows = [
-        {
-            "account_id": event.account_id,
-            "person_id": event.person_id,
-            "name": event.name,
-            "properties": event.properties,
-            "occurred_at": event.occurred_at.isoformat(),
-            "source": event.source,
-            "message_id": event.message_id,
-        }
+        [
+            event.account_id,
+            event.person_id,
+            event.name,
+            event.properties,
+            event.occurred_at.isoformat(),
+            event.source,
+            event.message_id,
+        ]
         for event in batch
     ]
     with connection.cursor() as cursor:
         cursor.execute(
             f"WITH stored AS (INSERT INTO {quote(Event._meta.db_table)} ({columns}) "  # noqa: S608
-            "SELECT account_id, person_id, name, properties, occurred_at, %s, source, message_id "
-            "FROM jsonb_to_recordset(%s::jsonb) AS e(account_id bigint, person_id bigint, name text, "
-            "properties jsonb, occurred_at timestamptz, source text, message_id text) "
+            "SELECT (e ->> 0)::bigint, (e ->> 1)::bigint, e ->> 2, e -> 3, (e ->> 4)::timestamptz, "
+            "%s, e ->> 5, e ->> 6 FROM jsonb_array_elements(%s::jsonb) AS e "
             "ON CONFLICT (message_id, source) DO NOTHING RETURNING account_id, occurred_at), "
             "latest AS (SELECT account_id, max(occurred_at) AS at, count(*) AS stored "
             "FROM stored GROUP BY account_id), "
@@ -264,7 +266,7 @@ def store_events_and_advance(batch: Sequence[NewEvent]) -> list[tuple[int, int]]
             f"WHERE {accounts}.id = latest.account_id AND ({accounts}.last_event_at IS NULL "
             f"OR {accounts}.last_event_at < latest.at - %s)) "
             "SELECT account_id, stored FROM latest",
-            [timezone.now(), json.dumps(rows), LAST_EVENT_PRECISION],
+            [timezone.now(), EVENT_ROWS_JSON.encode(rows), LAST_EVENT_PRECISION],
         )
         return cursor.fetchall()
 
