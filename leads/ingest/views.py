@@ -16,7 +16,7 @@ import random
 import time
 import zlib
 
-from django.db import DatabaseError, DataError, InterfaceError, OperationalError
+from django.db import DatabaseError, DataError, InterfaceError, OperationalError, connection
 from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -214,6 +214,20 @@ def basic_user(request) -> str:
     return decoded.partition(":")[0]
 
 
+def active_source(write_key: str) -> Source | None:
+    """The active source with this write key (its id and slug), or None.
+
+    Every request asks, so the query is written out: compiling the ORM's
+    .get() cost twice the query itself.
+    """
+    table = connection.ops.quote_name(Source._meta.db_table)
+    found = Source.objects.raw(
+        f"SELECT id, slug FROM {table} WHERE write_key = %s AND is_active",  # noqa: S608
+        [write_key],
+    )
+    return next(iter(found), None)
+
+
 def authenticate(write_key: str) -> Source:
     """The active source with this write key, throttled; raises Refusal."""
     if not write_key:
@@ -222,13 +236,12 @@ def authenticate(write_key: str) -> Source:
             "A write key is required: as the Basic user name or as writeKey in the body.",
             headers={"WWW-Authenticate": 'Basic realm="ingest"'},
         )
-    try:
-        source = Source.objects.only("pk", "slug").get(write_key=write_key, is_active=True)
-    except Source.DoesNotExist:
+    source = active_source(write_key)
+    if source is None:
         raise Refusal(
             401, "unauthorized", "Unknown or inactive write key.",
             headers={"WWW-Authenticate": 'Basic realm="ingest"'},
-        ) from None
+        )
     wait = throttle.seconds_to_wait(f"source:{source.pk}")
     if wait is not None:
         raise Refusal(
