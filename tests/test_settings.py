@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 PRODUCTION = {
@@ -62,3 +64,18 @@ def test_database_and_queues_come_from_the_environment():
     assert engine == "django.db.backends.sqlite3"
     assert name.endswith("db.sqlite3")
     assert is_async == "False"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_postgresql_prepares_the_statements_a_process_repeats():
+    """Django prepares none unless prepare_threshold is set; the ingest path
+    repeats the same statements every batch."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for _ in range(6):
+            cursor.execute("SELECT count(*) FROM leads_source WHERE slug = %s", ["product"])
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any("leads_source WHERE slug = $1" in statement for statement in prepared)
