@@ -124,11 +124,13 @@ def book(db):
 
 
 def test_redis_url() -> str | None:
-    """The configured Redis, on a database of its own that tests may flush."""
+    """The configured Redis, on a database of its own that tests may flush
+    (TEST_REDIS_DB, 15 unless set, so that two checkouts can test at once)."""
     url = os.environ.get("REDIS_URL")
     if not url:
         return None
-    return url.rsplit("/", 1)[0] + "/15" if url.count("/") >= 3 else url.rstrip("/") + "/15"
+    index = os.environ.get("TEST_REDIS_DB", "15")
+    return url.rsplit("/", 1)[0] + f"/{index}" if url.count("/") >= 3 else url.rstrip("/") + f"/{index}"
 
 
 @pytest.fixture
