@@ -14,6 +14,7 @@ def measure_of(condition: EventCondition, *, distinct_days: bool = False) -> Mea
         window=condition.window,
         window_days=condition.window_days,
         distinct_days=distinct_days,
+        window_unit=condition.window_unit,
     )
 
 
@@ -49,6 +50,7 @@ def rule_of(criterion: Criterion) -> Rule:
         test=test,
         family=criterion.family,
         gates_apply=criterion.gates_apply,
+        hand_raise=criterion.hand_raise,
     )
 
 
@@ -98,13 +100,13 @@ def snapshot(definition: Definition) -> dict:
         "large_activation",
     ]
     criterion_fields = [
-        "label", "family", "role", "points", "gates_apply", "kind", "subject", "field",
-        "operator", "value", "event_name", "property_key", "property_value", "window",
-        "window_days",
+        "label", "family", "role", "points", "gates_apply", "hand_raise", "kind", "subject",
+        "field", "operator", "value", "event_name", "property_key", "property_value", "window",
+        "window_days", "window_unit",
     ]
     milestone_fields = [
         "label", "event_name", "property_key", "property_value", "window", "window_days",
-        "min_count",
+        "window_unit", "min_count",
     ]
     return {
         **{name: getattr(definition, name) for name in settings_fields},
