@@ -55,11 +55,19 @@ def rule_of(criterion: Criterion) -> Rule:
 
 
 def scorecard_for(definition: Definition) -> Scorecard:
+    return scorecard_of(
+        definition, criteria=definition.criteria.all(), milestones=definition.milestones.all()
+    )
+
+
+def scorecard_of(definition: Definition, *, criteria, milestones) -> Scorecard:
+    """The scorecard of a definition's settings and the given criteria and
+    milestones, saved or not (the builder's preview evaluates unsaved ones)."""
     return Scorecard(
         id=definition.pk,
         name=definition.name,
         score_threshold=definition.score_threshold,
-        rules=tuple(rule_of(criterion) for criterion in definition.criteria.all()),
+        rules=tuple(rule_of(criterion) for criterion in criteria),
         milestones=tuple(
             MilestoneRule(
                 id=milestone.pk,
@@ -67,7 +75,7 @@ def scorecard_for(definition: Definition) -> Scorecard:
                 measure=measure_of(milestone),
                 min_count=milestone.min_count,
             )
-            for milestone in definition.milestones.all()
+            for milestone in milestones
         ),
         mid_tier_min_employees=definition.mid_tier_min_employees,
         large_tier_min_employees=definition.large_tier_min_employees,

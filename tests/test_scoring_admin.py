@@ -32,14 +32,15 @@ def definition_form(*, criteria=(), milestones=(), **fields):
         "position": "0", "label": "x", "role": "scoring", "family": "intent", "points": "0",
         "kind": "event_count", "subject": "account", "field": "", "operator": "gte", "value": "1",
         "event_name": "", "property_key": "", "property_value": "", "window": "ever",
-        "window_days": "",
+        "window_days": "", "window_unit": "days",
     }
     for index, criterion in enumerate(criteria):
         for key, value in {**criterion_defaults, **criterion}.items():
             data[f"criteria-{index}-{key}"] = value
     milestone_defaults = {
         "position": "0", "label": "step", "event_name": "", "property_key": "",
-        "property_value": "", "window": "ever", "window_days": "", "min_count": "1",
+        "property_value": "", "window": "ever", "window_days": "", "window_unit": "days",
+        "min_count": "1",
     }
     for index, milestone in enumerate(milestones):
         for key, value in {**milestone_defaults, **milestone}.items():
