@@ -8,7 +8,7 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from leads.groups import SALES_MANAGERS, SALES_REPS
-from leads.models import Account, Event, Person, SalesRep
+from leads.models import Account, Event, Person, RoutingRule, SalesRep, Team
 
 # CI sets REQUIRE_SERVICES so that a missing service fails the run instead of skipping tests.
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
@@ -278,3 +278,65 @@ def fuzz_operations(schema, *, examples: int, **call_options) -> int:
 
         call()
     return len(operations)
+
+
+# Alerts: reps on teams with routing rules, a manager, threads released at once.
+@pytest.fixture
+def make_rep(django_user_model):
+    def make(username, *, capacity=10, email=None, **fields):
+        user = django_user_model.objects.create_user(
+            username, email if email is not None else f"{username}@sales.example", "pw-rep-123",
+            first_name=username.title(),
+        )
+        user.groups.add(Group.objects.get_or_create(name=SALES_REPS)[0])
+        return SalesRep.objects.create(user=user, capacity=capacity, **fields)
+
+    return make
+
+
+@pytest.fixture
+def make_team():
+    def make(name, *reps, position=0, slack="", sla_hours=24, **matching):
+        team = Team.objects.create(name=name, slack_webhook_url=slack, sla_hours=sla_hours)
+        team.members.add(*reps)
+        RoutingRule.objects.create(name=f"{name} rule", position=position, team=team, **matching)
+        return team
+
+    return make
+
+
+@pytest.fixture
+def sales_manager(django_user_model):
+    user = django_user_model.objects.create_user(
+        "mia", "mia@sales.example", "pw-manager-123", first_name="Mia", last_name="Lund", is_staff=True
+    )
+    user.groups.add(Group.objects.get_or_create(name=SALES_MANAGERS)[0])
+    return user
+
+
+@pytest.fixture
+def concurrently():
+    """Run a task in several threads released at once (each closes its own
+    database connection); returns what each returned."""
+    import threading
+
+    from django.db import connection
+
+    def run_all(task, *, times):
+        barrier, results = threading.Barrier(times), []
+
+        def run():
+            try:
+                barrier.wait()
+                results.append(task())
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=run) for _ in range(times)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return results
+
+    return run_all
