@@ -27,7 +27,7 @@ pytestmark = pytest.mark.django_db
 
 CLOSED_PORT = "redis://127.0.0.1:9/0"
 AT = "2026-03-01T12:00:00Z"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

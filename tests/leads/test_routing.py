@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
-from test_admin import admin_form_data
+from tests.admin.test_admin import admin_form_data
 
 from leads.groups import SALES_REPS
 from leads.models import Account, LeadStatus, RoutingRule, SalesRep, StatusChange, Team
