@@ -21,6 +21,7 @@ from leads.outbox import Announcement, announce, announce_sla
 from leads.routing import assign_new_pqls, reassign_by_hand
 from leads.services import record_outcome
 from scoring.rescoring import rescore_accounts
+from tests.conftest import run_concurrently
 
 pytestmark = pytest.mark.django_db
 
@@ -167,13 +168,13 @@ def test_channels_are_woken_after_commit_only(account, monkeypatch):
 
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_qualifying_the_same_account_announce_it_once(
-    ten_logins, account, make_event, make_rep, make_team, monkeypatch, concurrently
+    ten_logins, account, make_event, make_rep, make_team, monkeypatch
 ):
     monkeypatch.setattr(outbox, "_wake_ups", [])
     make_team("Sales", make_rep("ava"), make_rep("ben"))
     for _ in range(10):
         make_event("login")
 
-    concurrently(lambda: rescore_accounts([account.pk]), times=4)
+    run_concurrently(lambda: rescore_accounts([account.pk]), times=4)
 
     assert sorted(kinds(account)) == ["assigned", "qualified"]
