@@ -9,11 +9,11 @@ from django.db import connection
 from django.template import Template
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from test_scoring_admin import definition_form
 
-from leads.models import Account, Event
+from leads.models import Account
 from scoring.definitions import create_definition
 from scoring.models import Definition
+from tests.admin.test_scoring_admin import definition_form
 
 pytestmark = pytest.mark.django_db
 
