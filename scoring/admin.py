@@ -30,10 +30,21 @@ from .models import (
 from .scorecards import scorecard_of
 from .selectors import explained_score
 from .sentences import most_points, sentence, warnings
-from .terms import COUNT_OPERATORS, Kind, Operator
+from .terms import COUNT_OPERATORS, Kind, Operator, WindowUnit
 
 
-class CriterionForm(forms.ModelForm):
+class WindowUnitOptional:
+    """A window's unit may be left out (older forms, scripts): days."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["window_unit"].required = False
+
+    def clean_window_unit(self):
+        return self.cleaned_data.get("window_unit") or WindowUnit.DAYS
+
+
+class CriterionForm(WindowUnitOptional, forms.ModelForm):
     """A criterion with its count asked for apart from an attribute's value,
     so that each kind shows only the fields it needs (builder.js)."""
 
@@ -139,7 +150,7 @@ MILESTONE_FIELDS = [
 ]
 
 
-class MilestoneForm(forms.ModelForm):
+class MilestoneForm(WindowUnitOptional, forms.ModelForm):
     class Meta:
         model = Milestone
         fields = MILESTONE_FIELDS

@@ -103,7 +103,7 @@ def test_account_detail_explains_the_score(qualified_book, rep):
     assert detail["score"]["triggered"] is True
     assert detail["explanation"]["qualified_by"] == ["At once: Asked for sales"]
     held = {c["label"]: c["observed"] for c in detail["explanation"]["criteria"]}
-    assert held["Asked for sales"] == "contact_sales_clicked count 1 >= 1"
+    assert held["Asked for sales"] == "Clicked contact sales once"
 
 
 @pytest.mark.parametrize(
