@@ -125,7 +125,13 @@ def csv_rows(stream: IO[bytes], mapping: CsvMapping) -> Iterator[tuple[int, dict
     """(line number where the record starts, track message) of each record
     after the header; a row that cannot be read is a RowProblem instead."""
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
-    reader = csv.reader(text)
+    try:
+        yield from _csv_rows(csv.reader(text), mapping)
+    finally:
+        text.detach()  # the caller closes the stream (and still reads its position)
+
+
+def _csv_rows(reader, mapping: CsvMapping) -> Iterator[tuple[int, dict | RowProblem]]:
     try:
         header = [column.strip() for column in next(reader)]
     except StopIteration:

@@ -198,36 +198,16 @@ def record_past_outcomes(outcomes: Iterable[PastOutcome]) -> OutcomesRecorded:
     statuses = dict(
         Account.objects.select_for_update().filter(pk__in=sorted(latest)).order_by("pk").values_list("pk", "status")
     )
-    last_changes = dict(
-        StatusChange.objects.filter(account_id__in=sorted(latest)).values("account_id")
-        .annotate(at=Max("changed_at")).order_by().values_list("account_id", "at")
-    )
-    last_rows = {
-        change.account_id: change
-        for change in StatusChange.objects.filter(
-            account_id__in=sorted(last_changes), changed_at__in=sorted(set(last_changes.values()))
-        ).order_by("account_id", "changed_at", "id")
-        if last_changes[change.account_id] == change.changed_at
-    }
+    last_rows = last_changes(latest)
     moves: dict[tuple[str, str], list[PastOutcome]] = {}
     for account_id, outcome in sorted(latest.items()):
-        last = last_rows.get(account_id)
-        status = statuses[account_id]
-        if last is not None and last.changed_at >= outcome.decided_at:
-            if last.to_status == outcome.outcome and (
-                last.changed_at == outcome.decided_at or status == outcome.outcome
-            ):
-                done.already += 1
-            else:
-                done.kept.append({
-                    "line": outcome.line,
-                    "why": f"a later status stands: {LeadStatus(last.to_status).label.lower()} on "
-                    f"{timezone.localtime(last.changed_at):%Y-%m-%d %H:%M} ({StatusCause(last.cause).label.lower()})",
-                })
-        elif status == outcome.outcome:
+        verdict = decide(outcome, last=last_rows.get(account_id), status=statuses[account_id])
+        if verdict == ALREADY:
             done.already += 1
+        elif verdict == RECORD:
+            moves.setdefault((statuses[account_id], outcome.outcome), []).append(outcome)
         else:
-            moves.setdefault((status, outcome.outcome), []).append(outcome)
+            done.kept.append({"line": outcome.line, "why": verdict})
     for (from_status, to_status), group in sorted(moves.items()):
         moved = move_accounts(
             account_ids=[outcome.account_id for outcome in group],
@@ -240,3 +220,32 @@ def record_past_outcomes(outcomes: Iterable[PastOutcome]) -> OutcomesRecorded:
         done.recorded += len(moved)
         done.account_ids += moved
     return done
+
+
+RECORD, ALREADY = "record", "already"
+
+
+def decide(outcome: PastOutcome, *, last: StatusChange | None, status: str) -> str:
+    """RECORD, ALREADY (this outcome is the account's status already, or the
+    same row was imported before), or why a later status stands."""
+    if last is not None and last.changed_at >= outcome.decided_at:
+        if last.to_status == outcome.outcome and (last.changed_at == outcome.decided_at or status == outcome.outcome):
+            return ALREADY
+        return (
+            f"a later status stands: {LeadStatus(last.to_status).label.lower()} on "
+            f"{timezone.localtime(last.changed_at):%Y-%m-%d %H:%M} ({StatusCause(last.cause).label.lower()})"
+        )
+    return ALREADY if status == outcome.outcome else RECORD
+
+
+def last_changes(account_ids: Iterable[int]) -> dict[int, StatusChange]:
+    """Each account's latest status change, in two queries."""
+    ids = sorted(set(account_ids))
+    times = dict(
+        StatusChange.objects.filter(account_id__in=ids).values("account_id")
+        .annotate(at=Max("changed_at")).order_by().values_list("account_id", "at")
+    )
+    rows = StatusChange.objects.filter(
+        account_id__in=sorted(times), changed_at__in=sorted(set(times.values()))
+    ).order_by("account_id", "changed_at", "id")
+    return {row.account_id: row for row in rows if times[row.account_id] == row.changed_at}
