@@ -246,14 +246,18 @@ class SalesRepResource(resources.ModelResource):
         return SalesRep(user=user)
 
     def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
+        """The rep and its user, which a new rep saves first."""
         errors = dict(import_validation_errors or {})
         try:
             instance.user.full_clean(exclude=["password"], validate_unique=instance.user.pk is None)
         except ValidationError as error:
-            errors.update({f"user {name}": messages for name, messages in error.message_dict.items()})
+            errors.update({f"user {name}": problems for name, problems in error.message_dict.items()})
+        try:
+            instance.full_clean(exclude=["user", *errors], validate_unique=False)
+        except ValidationError as error:
+            errors.update(error.message_dict)
         if errors:
             raise ValidationError(errors)
-        super().validate_instance(instance, None, validate_unique=False)
 
     def do_instance_save(self, instance, is_create):
         user = instance.user
