@@ -273,3 +273,20 @@ def database_url() -> str:
 
 
 assert settings  # the settings module is configured for the subprocess above
+
+
+def test_rows_the_database_cannot_store_are_refused_not_fatal(tmp_path, source):
+    path = write_jsonl(tmp_path / "odd.jsonl", [
+        GOOD[0],
+        '{"type":"track","messageId":"s","userId":"u1","event":"\\ud800","timestamp":"2025-03-02T10:00:00Z"}',
+        '{"type":"track","messageId":"z","userId":"u1","event":"e\\u0000","timestamp":"2025-03-02T10:00:00Z"}',
+        '{"type":"track","messageId":"d","userId":"u1","event":"e","timestamp":"2025-03-02T10:00:00Z",'
+        '"properties":{"a":' + "[" * 6000 + "]" * 6000 + "}}",
+        '{"type":"track","messageId":"ok","userId":"u1","event":"\\ud83d\\ude00","timestamp":"2025-03-02T10:00:00Z"}',
+        "\ufeff not json",
+    ])
+
+    out = run_import(path, "--source", "product")
+
+    assert list(Event.objects.values_list("message_id", "name")) == [("ok", "\U0001f600")]
+    assert out.splitlines()[-1].endswith("stored=1 pending=0 profiles=1 duplicates=0 rejected=4")

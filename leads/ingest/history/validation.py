@@ -6,6 +6,7 @@ received; an old event cannot)."""
 
 import hashlib
 import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -47,9 +48,26 @@ def parse_line(line: bytes) -> Any:
                 code="too_large",
             )
     try:
-        return parse_json(line)
+        parsed = parse_json(line)
     except Refusal as refusal:
         raise InvalidPayload([Problem(None, "row", refusal.message.removeprefix("body: "))]) from None
+    except RecursionError:
+        raise InvalidPayload([Problem(None, "row", "nested too deeply")]) from None
+    if SURROGATE_ESCAPE.search(line) and not encodable(parsed):
+        raise InvalidPayload([Problem(None, "row", "strings must not contain lone surrogates (\\ud800-\\udfff)")])
+    return parsed
+
+
+# A \ud800-\udfff escape: a pair (an emoji) is fine, a lone one cannot be stored.
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def encodable(value) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def historical_message(raw: Any, *, received_at: datetime) -> Message:
