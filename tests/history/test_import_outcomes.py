@@ -150,3 +150,12 @@ def test_the_lab_backtests_on_the_imported_outcomes(crm_book, tmp_path):
         "known": 4, "converters": 3, "flagged": 2, "flagged_converters": 1, "recall": 33.33,
         "precision": 50.0, "base_rate": 75.0, "median_lead_days": 3.0,
     }
+
+
+def test_imported_outcomes_alert_nobody(crm_book, tmp_path):
+    from leads.models import OutboxMessage
+
+    run(crm_file(tmp_path))
+
+    assert StatusChange.objects.filter(cause=StatusCause.IMPORT).count() == 4
+    assert not OutboxMessage.objects.exists()
