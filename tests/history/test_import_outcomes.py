@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from leads.models import Account, Event, LeadStatus, StatusCause, StatusChange
+from leads.models import Account, Event, LeadStatus, OutboxMessage, StatusCause, StatusChange
 from scoring.definitions import create_definition
 from scoring.lab.runs import compute
 from scoring.metrics.report import Period, build_report
@@ -153,8 +153,6 @@ def test_the_lab_backtests_on_the_imported_outcomes(crm_book, tmp_path):
 
 
 def test_imported_outcomes_alert_nobody(crm_book, tmp_path):
-    from leads.models import OutboxMessage
-
     run(crm_file(tmp_path))
 
     assert StatusChange.objects.filter(cause=StatusCause.IMPORT).count() == 4
