@@ -64,11 +64,12 @@ def refusal(address: str) -> str | None:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
     for kind, flag in (
+        ("reserved", ip.is_unspecified),
         ("loopback", ip.is_loopback),
         ("link-local", ip.is_link_local),
-        ("private", ip.is_private),
         ("multicast", ip.is_multicast),
-        ("reserved", ip.is_reserved or ip.is_unspecified),
+        ("private", ip.is_private),
+        ("reserved", ip.is_reserved),
     ):
         if flag:
             return kind
