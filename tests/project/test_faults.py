@@ -18,7 +18,7 @@ from django.db import close_old_connections, connection
 from rest_framework.test import APIClient
 from rq.registry import StartedJobRegistry
 
-from leads.models import Account, Event, LeadStatus, Source, StatusChange
+from leads.models import Account, Event, LeadStatus, StatusChange
 from scoring import backlog, jobs
 from scoring.definitions import create_definition
 from scoring.models import AccountScore, PendingRescore, ScoringRun
@@ -27,12 +27,7 @@ pytestmark = pytest.mark.django_db
 
 CLOSED_PORT = "redis://127.0.0.1:9/0"
 AT = "2026-03-01T12:00:00Z"
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def source():
-    return Source.objects.create(name="Product", slug="product")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

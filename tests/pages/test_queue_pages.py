@@ -5,13 +5,11 @@ and only to those allowed to see it."""
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from leads.groups import SALES_REPS
-from leads.models import Account, Event, LeadStatus, Note, Plan, SalesRep, StatusChange
+from leads.models import Account, Event, LeadStatus, Note, Plan, StatusChange
 from leads.services import Assignment, assign_accounts
 from scoring.rescoring import rescore_all
 
@@ -45,13 +43,6 @@ def qualify_and_assign(*leads):
                 assigned_at=assigned_at, sla_due_at=assigned_at + timedelta(hours=24)
             )
     return [account for account, _, _ in leads]
-
-
-@pytest.fixture
-def other_rep(django_user_model):
-    user = django_user_model.objects.create_user("ben", "ben@example.com", "pw", first_name="Ben")
-    user.groups.add(Group.objects.get_or_create(name=SALES_REPS)[0])
-    return SalesRep.objects.create(user=user)
 
 
 def signed_in(user) -> Client:

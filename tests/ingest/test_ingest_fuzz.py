@@ -7,9 +7,9 @@ import os
 
 import pytest
 import schemathesis
-from conftest import fuzz_operations
 
 from leads.models import Source
+from tests.conftest import fuzz_operations
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -29,7 +29,7 @@ S = timezone.now().replace(microsecond=0) - timedelta(days=90)  # every signup
 DAY, HOUR = timedelta(days=1), timedelta(hours=1)
 
 
-def account(name, *, status=LeadStatus.SIGNED_UP, outcome_after=None, events=()):
+def lab_account(name, *, status=LeadStatus.SIGNED_UP, outcome_after=None, events=()):
     """An account that signed up at S, with events (name, time after S) and,
     for a known outcome, the change to it `outcome_after` S."""
     made = Account.objects.create(name=name, signed_up_at=S, status=status, plan="trial",
@@ -77,20 +77,20 @@ def outcomes_book(active):
     """
     converted, disqualified = LeadStatus.CONVERTED, LeadStatus.DISQUALIFIED
     book = {
-        "C1": account("C1", status=converted, outcome_after=10 * DAY,
+        "C1": lab_account("C1", status=converted, outcome_after=10 * DAY,
                       events=[*times("invite_sent", 3, 2 * DAY), ("login", HOUR)]),
-        "C2": account("C2", status=converted, outcome_after=20 * DAY,
+        "C2": lab_account("C2", status=converted, outcome_after=20 * DAY,
                       events=[*times("invite_sent", 3, 8 * DAY), ("contact_sales_clicked", DAY)]),
-        "C3": account("C3", status=converted, outcome_after=5 * DAY, events=times("invite_sent", 3, 6 * DAY)),
-        "C4": account("C4", status=converted, outcome_after=30 * DAY, events=[("pricing_page_viewed", 3 * DAY)]),
-        "D1": account("D1", status=disqualified, outcome_after=10 * DAY, events=times("invite_sent", 3, DAY)),
-        "D2": account("D2", status=disqualified, outcome_after=10 * DAY,
+        "C3": lab_account("C3", status=converted, outcome_after=5 * DAY, events=times("invite_sent", 3, 6 * DAY)),
+        "C4": lab_account("C4", status=converted, outcome_after=30 * DAY, events=[("pricing_page_viewed", 3 * DAY)]),
+        "D1": lab_account("D1", status=disqualified, outcome_after=10 * DAY, events=times("invite_sent", 3, DAY)),
+        "D2": lab_account("D2", status=disqualified, outcome_after=10 * DAY,
                       events=[("login", 2 * DAY), ("contact_sales_clicked", 2 * DAY)]),
-        "D3": account("D3", status=disqualified, outcome_after=15 * DAY, events=[("file_uploaded", 14 * DAY + HOUR)]),
-        "D4": account("D4", status=disqualified, outcome_after=15 * DAY,
+        "D3": lab_account("D3", status=disqualified, outcome_after=15 * DAY, events=[("file_uploaded", 14 * DAY + HOUR)]),
+        "D4": lab_account("D4", status=disqualified, outcome_after=15 * DAY,
                       events=[*times("invite_sent", 2, DAY), ("login", DAY)]),
-        "O1": account("O1", events=times("invite_sent", 5, DAY)),
-        "O2": account("O2", events=[("contact_sales_clicked", DAY)]),
+        "O1": lab_account("O1", events=times("invite_sent", 5, DAY)),
+        "O2": lab_account("O2", events=[("contact_sales_clicked", DAY)]),
     }
     rescore_all()  # the active definition's stored results; O2 becomes a PQL
     return book
@@ -113,7 +113,7 @@ def test_known_outcomes_come_from_the_status_history(outcomes_book):
 
 
 def test_an_outcome_recorded_twice_counts_the_events_before_the_latest_once():
-    twice = account("Twice", status=LeadStatus.CONVERTED, outcome_after=5 * DAY,
+    twice = lab_account("Twice", status=LeadStatus.CONVERTED, outcome_after=5 * DAY,
                     events=[("login", DAY), *times("invite_sent", 3, 8 * DAY)])
     StatusChange.objects.create(account=twice, from_status="converted", to_status="contacted",
                                 changed_at=S + 6 * DAY, cause="user")
@@ -213,13 +213,6 @@ def test_the_computation_takes_a_fixed_number_of_queries(outcomes_book, draft, d
 
 
 # Runs: the job, its progress, and the page.
-
-
-@pytest.fixture
-def manager_client(manager):
-    client = Client()
-    client.force_login(manager)
-    return client
 
 
 def test_computing_from_the_page_runs_a_job_and_shows_the_result(

@@ -5,13 +5,12 @@ a rep made inactive hands their open leads on; managers reassign by hand."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import run_concurrently
 from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
-from test_admin import admin_form_data
+from tests.admin.test_admin import admin_form_data
 
 from leads.groups import SALES_REPS
 from leads.models import Account, LeadStatus, RoutingRule, SalesRep, StatusChange, Team
@@ -26,6 +25,7 @@ from leads.routing import (
     reassign_open_leads,
 )
 from scoring.rescoring import rescore_accounts
+from tests.conftest import run_concurrently
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

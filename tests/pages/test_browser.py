@@ -4,13 +4,13 @@ mark it contacted and see the new status. Screenshots go to var/screenshots/."""
 from datetime import timedelta
 
 import pytest
-from conftest import SCREENSHOTS
 from django.utils import timezone
 
 from leads.models import Account, Event, LeadStatus
 from leads.services import Assignment, assign_accounts
 from scoring.definitions import create_definition
 from scoring.rescoring import rescore_all
+from tests.conftest import SCREENSHOTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -34,11 +34,6 @@ def own_queues_and_cache(inline_queues, settings):
 
 
 @pytest.fixture
-def source():
-    return Source.objects.create(name="Product", slug="product")
-
-
-@pytest.fixture
 def other_source():
     return Source.objects.create(name="Website", slug="website")
 

@@ -21,7 +21,7 @@ def define(*, threshold=1000, **settings) -> Definition:
     return create_definition(name="Case", is_active=True, score_threshold=threshold, **settings)
 
 
-def account(name, *, titles=(), signed_up_days_ago=30, **fields) -> Account:
+def make_account(name, *, titles=(), signed_up_days_ago=30, **fields) -> Account:
     fields.setdefault("employee_count", 30)
     signed_up = NOW - timedelta(days=signed_up_days_ago)
     created = Account.objects.create(name=name, signed_up_at=signed_up, **fields)
@@ -60,18 +60,18 @@ def test_case_1_law_firms_qualify_on_fit_and_first_hour_or_on_many_invites():
                  event_name="invite_sent", operator="gt", value="10"),
         ],
     )
-    firm = account("Firm", industry="legal", employee_count=45, titles=["Senior Associate"])
+    firm = make_account("Firm", industry="legal", employee_count=45, titles=["Senior Associate"])
     did(firm, "hour_logged")
-    partners_only = account("Partners", industry="legal", employee_count=45, titles=["Partner"])
+    partners_only = make_account("Partners", industry="legal", employee_count=45, titles=["Partner"])
     did(partners_only, "hour_logged")
-    shop = account("Shop", industry="retail", employee_count=45, titles=["Associate"])
+    shop = make_account("Shop", industry="retail", employee_count=45, titles=["Associate"])
     did(shop, "hour_logged")
-    small_firm = account("Small", industry="legal", employee_count=10, titles=["Office Administrative Lead"])
+    small_firm = make_account("Small", industry="legal", employee_count=10, titles=["Office Administrative Lead"])
     did(small_firm, "hour_logged")
-    account("Idle", industry="legal", employee_count=45, titles=["Operations Manager"])
-    inviter = account("Inviter", industry="retail", employee_count=3, plan=Plan.FREE)
+    make_account("Idle", industry="legal", employee_count=45, titles=["Operations Manager"])
+    inviter = make_account("Inviter", industry="retail", employee_count=3, plan=Plan.FREE)
     did(inviter, "invite_sent", 11)
-    almost = account("Almost", industry="retail", employee_count=3, plan=Plan.FREE)
+    almost = make_account("Almost", industry="retail", employee_count=3, plan=Plan.FREE)
     did(almost, "invite_sent", 10)
 
     assert pqls() == {"Firm", "Inviter"}
@@ -91,10 +91,10 @@ def test_case_2_team_messaging_two_thousand_messages_or_channels_invite_and_limi
                  property_key="limit", property_value="messages", operator="gte", value="1"),
         ],
     )
-    did(account("Chatty"), "message_sent", 2000)
-    did(account("Nearly"), "message_sent", 1999)
+    did(make_account("Chatty"), "message_sent", 2000)
+    did(make_account("Nearly"), "message_sent", 1999)
     for name, limit, channels in [("Growing", "messages", 3), ("Storage", "storage", 3), ("Few", "messages", 2)]:
-        team = account(name)
+        team = make_account(name)
         did(team, "channel_created", channels)
         did(team, "invite_sent")
         did(team, "usage_limit_hit", limit=limit)
@@ -109,19 +109,19 @@ def test_case_3_social_network_seven_friends_within_ten_days():
                  operator="gte", value="7", window="after_signup", window_days=10),
         ]
     )
-    did(account("Early"), "friend_added", 7, day=3)
-    late = account("Late")
+    did(make_account("Early"), "friend_added", 7, day=3)
+    late = make_account("Late")
     did(late, "friend_added", 3, day=3)
     did(late, "friend_added", 4, day=12)
-    did(account("Six"), "friend_added", 6, day=1)
+    did(make_account("Six"), "friend_added", 6, day=1)
 
     assert pqls() == {"Early"}
 
 
 def test_case_4_minimum_viable_pql_ten_logins():
     define(criteria=[dict(label="10 logins", role="trigger", event_name="login", operator="gte", value="10")])
-    did(account("Ten"), "login", 10)
-    did(account("Nine"), "login", 9)
+    did(make_account("Ten"), "login", 10)
+    did(make_account("Nine"), "login", 9)
 
     assert pqls() == {"Ten"}
 
@@ -133,8 +133,8 @@ def test_case_5_template_within_a_week_of_signup():
                  operator="gte", value="1", window="after_signup", window_days=7),
         ]
     )
-    did(account("Quick"), "template_created", day=6.5)
-    did(account("Slow"), "template_created", day=8)
+    did(make_account("Quick"), "template_created", day=6.5)
+    did(make_account("Slow"), "template_created", day=8)
 
     assert pqls() == {"Quick"}
 
@@ -152,7 +152,7 @@ def test_case_6_bookkeeping_financial_document_during_trial_in_canada_only():
     )
 
     def trial_account(name, country):
-        created = account(name, country=country, signed_up_days_ago=20)
+        created = make_account(name, country=country, signed_up_days_ago=20)
         created.trial_ends_at = created.signed_up_at + timedelta(days=14)
         created.save()
         return created
@@ -176,7 +176,7 @@ def test_case_7_activation_by_size_small_at_75_mid_at_60_large_at_25():
     )
 
     def activated(name, employees, steps):
-        created = account(name, employee_count=employees)
+        created = make_account(name, employee_count=employees)
         for event_name in ["invite_sent", "channel_created", "file_uploaded"][:steps]:
             did(created, event_name)
 
@@ -199,14 +199,14 @@ def test_recent_activity_and_days_active_windows():
                  value="5"),
         ]
     )
-    recent = account("Recent", signed_up_days_ago=40)
+    recent = make_account("Recent", signed_up_days_ago=40)
     did(recent, "login", 3, day=36)
-    stale = account("Stale", signed_up_days_ago=40)
+    stale = make_account("Stale", signed_up_days_ago=40)
     did(stale, "login", 3, day=10)
-    regular = account("Regular", signed_up_days_ago=40)
+    regular = make_account("Regular", signed_up_days_ago=40)
     for day in range(1, 6):
         did(regular, "file_uploaded", day=day)
-    four_days = account("FourDays", signed_up_days_ago=40)
+    four_days = make_account("FourDays", signed_up_days_ago=40)
     for day in range(1, 5):
         did(four_days, "login", 2, day=day)
 

@@ -4,7 +4,6 @@ are never overwritten by older ones, and one account scores as all do."""
 from datetime import timedelta
 
 import pytest
-from conftest import run_concurrently
 from django.utils import timezone
 
 from leads.models import Account, LeadStatus, StatusCause, StatusChange
@@ -14,6 +13,7 @@ from scoring.models import AccountScore, Criterion, Definition
 from scoring.rescoring import UPSERT_BATCH, encode, rescore_accounts, rescore_all, write_results
 from scoring.selectors import explained_score
 from scoring.starter import ensure_starter_definition
+from tests.conftest import run_concurrently
 
 pytestmark = pytest.mark.django_db
 

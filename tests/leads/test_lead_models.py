@@ -2,13 +2,13 @@
 status history, and the one way a status changes."""
 
 import pytest
-from conftest import run_concurrently
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from leads.models import Account, Event, LeadStatus, StatusCause, StatusChange
 from leads.services import change_status
+from tests.conftest import run_concurrently
 
 pytestmark = pytest.mark.django_db
 

@@ -28,7 +28,6 @@ from rq import Queue, Worker
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry
 
-from leads.groups import SALES_REPS
 from leads.models import (
     Account,
     Event,
@@ -693,19 +692,6 @@ def model_admin_cases(world: World):
 
 
 # --- the world ---------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def quick_passwords(settings):
-    """Hashing each role's password the production way would take most of the run."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def other_rep(django_user_model):
-    user = django_user_model.objects.create_user("ben", "ben@example.com", "pw-ben-123", first_name="Ben")
-    user.groups.add(Group.objects.get_or_create(name=SALES_REPS)[0])
-    return SalesRep.objects.create(user=user)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from django.db import connections
 from rudderstack.analytics import request as rudder_request
 from segment.analytics import request as segment_request
 
-from leads.models import Account, Event, PendingEvent, Person, Source
+from leads.models import Account, Event, PendingEvent, Person
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,11 +34,6 @@ def server(live_server, monkeypatch):
     for thread in threading.enumerate():
         if thread.name.endswith("(process_request_thread)"):
             thread.join(timeout=2)
-
-
-@pytest.fixture
-def source():
-    return Source.objects.create(name="Product", slug="product")
 
 
 class Errors:

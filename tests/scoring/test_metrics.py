@@ -7,15 +7,13 @@ import io
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from django.contrib.auth.models import Group
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from leads.groups import SALES_REPS
-from leads.models import Account, LeadStatus, SalesRep, StatusChange
+from leads.models import Account, LeadStatus, StatusChange
 from scoring.definitions import create_definition
 from scoring.metrics import Period, build_report, summary
 from scoring.metrics.charts import nice_ceiling
@@ -32,13 +30,6 @@ D = timedelta(days=1)
 
 def at(day, hour=0, minute=0):
     return datetime(2026, 3, day, hour, minute, tzinfo=UTC)
-
-
-@pytest.fixture
-def ben(django_user_model):
-    user = django_user_model.objects.create_user("ben", "ben@example.com", "pw", first_name="Ben", last_name="Ode")
-    user.groups.add(Group.objects.get_or_create(name=SALES_REPS)[0])
-    return SalesRep.objects.create(user=user)
 
 
 EMPLOYEES = {"small": 10, "mid": 100, "large": 1000}
@@ -66,7 +57,7 @@ def make(name, signed_up_at, *, tier=None, owner=None, sla_hours=24, history=())
 
 
 @pytest.fixture
-def book(rep, ben):
+def period_book(rep, other_rep):
     """Eight signups in the period (A1 to A8) and three accounts around it.
 
     time to PQL: A5 1 h, A1 6 h, A6 24 h, A2 48 h, A4 240 h (after the period
@@ -77,7 +68,7 @@ def book(rep, ben):
             ("pql", at(2, 16)), ("assigned", at(2, 16, 10)), ("contacted", at(3, 10)),
             ("converted", at(10)),
         ]),
-        "A2": make("A2", at(3, 9), tier="mid", owner=ben, history=[
+        "A2": make("A2", at(3, 9), tier="mid", owner=other_rep, history=[
             ("pql", at(5, 9)), ("assigned", at(5, 9)), ("contacted", at(7, 9)),  # 48 h: SLA missed
             ("disqualified", at(9)),
         ]),
@@ -88,7 +79,7 @@ def book(rep, ben):
         "A5": make("A5", at(9, 8), history=[  # no employee count: small; never assigned
             ("pql", at(9, 9)), ("signed_up", at(9, 12)), ("pql", at(10)),
         ]),
-        "A6": make("A6", at(10, 8), tier="mid", owner=ben, sla_hours=48, history=[
+        "A6": make("A6", at(10, 8), tier="mid", owner=other_rep, sla_hours=48, history=[
             ("pql", at(11, 8)), ("assigned", at(11, 8)), ("contacted", at(12, 20)),  # 36 h of 48
             ("converted", at(14)),
         ]),
@@ -102,7 +93,7 @@ def book(rep, ben):
     }
 
 
-def test_totals_count_the_periods_signups_and_what_became_of_them(book):
+def test_totals_count_the_periods_signups_and_what_became_of_them(period_book):
     data = summary(start=START, end=END, now=NOW)
 
     assert data["totals"] == {
@@ -121,7 +112,7 @@ def test_totals_count_the_periods_signups_and_what_became_of_them(book):
     assert data["period"] == {"start": "2026-03-02", "end": "2026-03-15", "time_zone": "UTC"}
 
 
-def test_time_to_pql_uses_the_first_pql_and_falls_in_its_bucket(book):
+def test_time_to_pql_uses_the_first_pql_and_falls_in_its_bucket(period_book):
     data = summary(start=START, end=END, now=NOW)
 
     assert [(row["bucket"], row["pqls"]) for row in data["time_to_pql"]] == [
@@ -136,7 +127,7 @@ def test_time_to_pql_uses_the_first_pql_and_falls_in_its_bucket(book):
     assert [row["share"] for row in data["time_to_pql"]][:3] == [0.0, 40.0, 40.0]
 
 
-def test_figures_by_tier_by_rep_and_by_signup_week(book):
+def test_figures_by_tier_by_rep_and_by_signup_week(period_book):
     data = summary(start=START, end=END, now=NOW)
 
     small, mid, large = data["by_tier"]
@@ -159,14 +150,14 @@ def test_figures_by_tier_by_rep_and_by_signup_week(book):
     assert second["median_hours_to_pql"] == 12.5  # the mean of 1 h and 24 h
 
 
-def test_raw_pqls_per_week_and_month_go_by_the_day_they_became_pqls(book):
+def test_raw_pqls_per_week_and_month_go_by_the_day_they_became_pqls(period_book):
     data = summary(start=START, end=END, now=NOW)
 
     assert data["pqls_per_week"] == [{"week": "2026-03-02", "pqls": 3}, {"week": "2026-03-09", "pqls": 2}]
     assert data["pqls_per_month"] == [{"month": "2026-03", "pqls": 5}]
 
 
-def test_the_funnel_goes_signup_pql_contacted_customer(book):
+def test_the_funnel_goes_signup_pql_contacted_customer(period_book):
     funnel = summary(start=START, end=END, now=NOW)["funnel"]
 
     assert [(row["stage"], row["accounts"]) for row in funnel] == [
@@ -176,13 +167,13 @@ def test_the_funnel_goes_signup_pql_contacted_customer(book):
     assert [row["share_of_previous"] for row in funnel] == [None, 62.5, 60.0, 66.67]
 
 
-def test_an_sla_not_yet_run_out_is_not_counted_as_missed(book):
+def test_an_sla_not_yet_run_out_is_not_counted_as_missed(period_book):
     data = summary(start=START, end=END, now=at(16, 12))  # A4 assigned 12 h ago: not due yet
 
     assert (data["totals"]["sla_due"], data["totals"]["contacted_within_sla"]) == (3, 2)
 
 
-def test_the_period_follows_the_sites_time_zone(book):
+def test_the_period_follows_the_sites_time_zone(period_book):
     with timezone.override("America/New_York"):
         data = summary(start=START, end=END, now=NOW)
 
@@ -200,7 +191,7 @@ def test_an_empty_period_has_no_rates_rather_than_zero():
     assert [row["pqls"] for row in data["pqls_per_week"]] == [0, 0]
 
 
-def test_tiers_follow_the_active_definitions_bounds(book):
+def test_tiers_follow_the_active_definitions_bounds(period_book):
     create_definition(name="Big only", is_active=True, mid_tier_min_employees=500, large_tier_min_employees=5000)
 
     small, mid, large = summary(start=START, end=END, now=NOW)["by_tier"]
@@ -208,7 +199,7 @@ def test_tiers_follow_the_active_definitions_bounds(book):
     assert (small["signups"], mid["signups"], large["signups"]) == (7, 1, 0)
 
 
-def test_the_report_takes_a_few_queries_whatever_the_book(book):
+def test_the_report_takes_a_few_queries_whatever_the_book(period_book):
     with CaptureQueriesContext(connection) as captured:
         build_report(Period(start=START, end=END), now=NOW)
 
@@ -234,18 +225,11 @@ def test_chart_axes_end_on_round_numbers():
 # The page, its files and who may see them.
 
 
-@pytest.fixture
-def manager_client(manager):
-    client = Client()
-    client.force_login(manager)
-    return client
-
-
 def period_query():
     return {"start": START.isoformat(), "end": END.isoformat()}
 
 
-def test_the_page_shows_the_figures_charts_and_tables(manager_client, book, django_assert_max_num_queries):
+def test_the_page_shows_the_figures_charts_and_tables(manager_client, period_book, django_assert_max_num_queries):
     with django_assert_max_num_queries(10):
         response = manager_client.get(reverse("metrics"), period_query())
 
@@ -260,7 +244,7 @@ def test_the_page_shows_the_figures_charts_and_tables(manager_client, book, djan
     assert f'{reverse("metrics-csv", args=["by-tier"])}?start=2026-03-02&amp;end=2026-03-15' in page
 
 
-def test_a_period_that_ends_before_it_starts_is_refused_and_the_default_shown(manager_client, book):
+def test_a_period_that_ends_before_it_starts_is_refused_and_the_default_shown(manager_client, period_book):
     response = manager_client.get(reverse("metrics"), {"start": "2026-03-15", "end": "2026-03-02"})
 
     assert response.status_code == 200
@@ -268,7 +252,7 @@ def test_a_period_that_ends_before_it_starts_is_refused_and_the_default_shown(ma
     assert response.context["period"] == Period.default()
 
 
-def test_every_table_downloads_as_csv(manager_client, book):
+def test_every_table_downloads_as_csv(manager_client, period_book):
     response = manager_client.get(reverse("metrics-csv", args=["by-tier"]), period_query())
 
     assert response["Content-Type"] == "text/csv; charset=utf-8"
@@ -285,7 +269,7 @@ def test_every_table_downloads_as_csv(manager_client, book):
     assert manager_client.get(reverse("metrics-csv", args=["nope"])).status_code == 404
 
 
-def test_the_same_figures_as_json(manager_client, book):
+def test_the_same_figures_as_json(manager_client, period_book):
     response = manager_client.get(reverse("metrics-json"), period_query())
 
     expected = as_data(build_report(Period(start=START, end=END)))

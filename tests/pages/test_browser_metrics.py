@@ -2,13 +2,13 @@
 criteria lab computing a draft. Screenshots go to var/screenshots/."""
 
 import pytest
-from conftest import SCREENSHOTS
 from django.core.management import call_command
 
 from scoring.definitions import duplicate
 from scoring.models import Criterion, Definition
 from scoring.rescoring import rescore_all
 from scoring.starter import ensure_starter_definition
+from tests.conftest import SCREENSHOTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

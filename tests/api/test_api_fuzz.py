@@ -6,7 +6,8 @@ import os
 
 import pytest
 import schemathesis
-from conftest import fuzz_operations
+
+from tests.conftest import fuzz_operations
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -5,12 +5,10 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from leads.groups import SALES_REPS
 from leads.models import Account, Event, LeadStatus, SalesRep, StatusChange
 from leads.services import Assignment, assign_accounts
 from scoring.models import Definition
@@ -19,13 +17,6 @@ from scoring.rescoring import rescore_all
 pytestmark = pytest.mark.django_db
 
 NOW = timezone.now()
-
-
-@pytest.fixture
-def other_rep(django_user_model):
-    user = django_user_model.objects.create_user("ben", "ben@example.com", "pw-ben-123")
-    user.groups.add(Group.objects.get_or_create(name=SALES_REPS)[0])
-    return SalesRep.objects.create(user=user, capacity=5)
 
 
 def book_of(rep, other_rep):
@@ -56,7 +47,7 @@ def book_of(rep, other_rep):
 
 
 @pytest.fixture
-def book(rep, other_rep, definition):
+def qualified_book(rep, other_rep, definition):
     return book_of(rep, other_rep)
 
 
@@ -90,25 +81,25 @@ def test_wrong_passwords_get_no_token(rep):
     assert "non_field_errors" in response.json()
 
 
-def test_a_rep_token_sees_only_the_reps_accounts(book, rep):
+def test_a_rep_token_sees_only_the_reps_accounts(qualified_book, rep):
     client = token_client(rep.user)
     assert names(client.get("/api/accounts/")) == ["Harbor Legal", "Northwind"]
-    assert client.get(f"/api/accounts/{book['Theirs Inc'].pk}/").status_code == 404
-    assert client.get(f"/api/accounts/{book['Loose Co'].pk}/").status_code == 404
+    assert client.get(f"/api/accounts/{qualified_book['Theirs Inc'].pk}/").status_code == 404
+    assert client.get(f"/api/accounts/{qualified_book['Loose Co'].pk}/").status_code == 404
 
 
-def test_a_manager_sees_every_account(book, manager):
+def test_a_manager_sees_every_account(qualified_book, manager):
     assert len(names(token_client(manager).get("/api/accounts/"))) == 4
 
 
-def test_signed_out_clients_get_401_and_outsiders_403(book, django_user_model):
+def test_signed_out_clients_get_401_and_outsiders_403(qualified_book, django_user_model):
     assert APIClient().get("/api/accounts/").status_code == 401
     outsider = django_user_model.objects.create_user("eve", "eve@example.com", "pw")
     assert token_client(outsider).get("/api/accounts/").status_code == 403
 
 
-def test_account_detail_explains_the_score(book, rep):
-    detail = token_client(rep.user).get(f"/api/accounts/{book['Harbor Legal'].pk}/").json()
+def test_account_detail_explains_the_score(qualified_book, rep):
+    detail = token_client(rep.user).get(f"/api/accounts/{qualified_book['Harbor Legal'].pk}/").json()
     assert detail["score"]["triggered"] is True
     assert detail["explanation"]["qualified_by"] == ["trigger: Asked for sales"]
     held = {c["label"]: c["observed"] for c in detail["explanation"]["criteria"]}
@@ -128,25 +119,25 @@ def test_account_detail_explains_the_score(book, rep):
         ({"pql_before": (NOW - timedelta(days=1)).isoformat()}, []),
     ],
 )
-def test_accounts_filter_by_what_managers_ask(book, manager, rep, query, expected):
+def test_accounts_filter_by_what_managers_ask(qualified_book, manager, rep, query, expected):
     query = {key: str(rep.pk) if value == "OWNER" else value for key, value in query.items()}
     assert names(token_client(manager).get("/api/accounts/", query)) == expected
 
 
-def test_a_bad_filter_value_is_a_400_naming_it(book, manager):
+def test_a_bad_filter_value_is_a_400_naming_it(qualified_book, manager):
     response = token_client(manager).get("/api/accounts/", {"score_min": "lots", "tier": "huge"})
     assert response.status_code == 400
     assert set(response.json()) == {"score_min", "tier"}
 
 
-def test_ordering_by_score(book, manager):
+def test_ordering_by_score(qualified_book, manager):
     response = token_client(manager).get("/api/accounts/", {"ordering": "-score__score"})
     scores = [item["score"]["score"] for item in response.json()["results"]]
     assert scores == sorted(scores, reverse=True)
 
 
-def test_reps_cannot_edit_accounts_and_managers_cannot_edit_status_or_owner(book, rep, manager):
-    account = book["Harbor Legal"]
+def test_reps_cannot_edit_accounts_and_managers_cannot_edit_status_or_owner(qualified_book, rep, manager):
+    account = qualified_book["Harbor Legal"]
     assert token_client(rep.user).patch(f"/api/accounts/{account.pk}/", {"name": "Mine now"}).status_code == 403
 
     response = token_client(manager).patch(
@@ -160,14 +151,14 @@ def test_reps_cannot_edit_accounts_and_managers_cannot_edit_status_or_owner(book
     assert account.score.score == 0
 
 
-def test_editing_an_account_with_a_bad_country_names_the_field(book, manager):
-    response = token_client(manager).patch(f"/api/accounts/{book['Northwind'].pk}/", {"country": "USA"})
+def test_editing_an_account_with_a_bad_country_names_the_field(qualified_book, manager):
+    response = token_client(manager).patch(f"/api/accounts/{qualified_book['Northwind'].pk}/", {"country": "USA"})
     assert response.status_code == 400
     assert "country" in response.json()
 
 
-def test_a_rep_records_an_outcome_and_it_is_in_the_history(book, rep):
-    account = book["Northwind"]
+def test_a_rep_records_an_outcome_and_it_is_in_the_history(qualified_book, rep):
+    account = qualified_book["Northwind"]
     response = token_client(rep.user).post(f"/api/accounts/{account.pk}/outcome/", {"outcome": "contacted"})
     assert response.status_code == 200
     assert response.json()["status"] == "contacted"
@@ -176,9 +167,9 @@ def test_a_rep_records_an_outcome_and_it_is_in_the_history(book, rep):
     assert (change.to_status, change.changed_by) == ("contacted", rep.user)
 
 
-def test_outcomes_that_do_not_fit_are_400s(book, rep):
+def test_outcomes_that_do_not_fit_are_400s(qualified_book, rep):
     client = token_client(rep.user)
-    url = f"/api/accounts/{book['Northwind'].pk}/outcome/"
+    url = f"/api/accounts/{qualified_book['Northwind'].pk}/outcome/"
     assert client.post(url, {"outcome": "disqualified"}).json() == {
         "reason": ["Say why the account is disqualified."]
     }
@@ -188,40 +179,40 @@ def test_outcomes_that_do_not_fit_are_400s(book, rep):
     assert refused.status_code == 400 and "outcome" in refused.json()
 
 
-def test_another_reps_account_cannot_be_acted_on(book, rep):
+def test_another_reps_account_cannot_be_acted_on(qualified_book, rep):
     response = token_client(rep.user).post(
-        f"/api/accounts/{book['Theirs Inc'].pk}/outcome/", {"outcome": "contacted"}
+        f"/api/accounts/{qualified_book['Theirs Inc'].pk}/outcome/", {"outcome": "contacted"}
     )
     assert response.status_code == 404
 
 
-def test_managers_assign_accounts_and_a_full_rep_is_refused(book, manager, other_rep, rep):
+def test_managers_assign_accounts_and_a_full_rep_is_refused(qualified_book, manager, other_rep, rep):
     client = token_client(manager)
-    url = f"/api/accounts/{book['Loose Co'].pk}/assign/"
+    url = f"/api/accounts/{qualified_book['Loose Co'].pk}/assign/"
 
     assert client.post(url, {"rep": other_rep.pk}, format="json").json()["owner"] == other_rep.pk
     SalesRep.objects.filter(pk=rep.pk).update(capacity=2)
-    refused = client.post(f"/api/accounts/{book['Theirs Inc'].pk}/assign/", {"rep": rep.pk}, format="json")
+    refused = client.post(f"/api/accounts/{qualified_book['Theirs Inc'].pk}/assign/", {"rep": rep.pk}, format="json")
     assert refused.status_code == 400 and "capacity" in refused.json()["rep"][0]
     assert token_client(rep.user).post(url, {"rep": rep.pk}, format="json").status_code == 403
 
 
-def test_people_events_and_history_follow_the_same_visibility(book, rep, manager):
-    theirs = book["Theirs Inc"]
+def test_people_events_and_history_follow_the_same_visibility(qualified_book, rep, manager):
+    theirs = qualified_book["Theirs Inc"]
     theirs.people.create(email="t@theirs.com", name="Tara")
-    book["Northwind"].people.create(email="n@north.com", name="Nia")
+    qualified_book["Northwind"].people.create(email="n@north.com", name="Nia")
     client = token_client(rep.user)
 
     assert [p["email"] for p in client.get("/api/people/").json()["results"]] == ["n@north.com"]
     event_accounts = {e["account"] for e in client.get("/api/events/").json()["results"]}
-    assert event_accounts == {book["Harbor Legal"].pk, book["Northwind"].pk}
+    assert event_accounts == {qualified_book["Harbor Legal"].pk, qualified_book["Northwind"].pk}
     history_accounts = {c["account"] for c in client.get("/api/status-changes/").json()["results"]}
     assert theirs.pk not in history_accounts
     assert len({c["account"] for c in token_client(manager).get("/api/status-changes/").json()["results"]}) == 4
 
 
-def test_events_page_by_cursor_newest_first(book, manager):
-    account = book["Loose Co"]
+def test_events_page_by_cursor_newest_first(qualified_book, manager):
+    account = qualified_book["Loose Co"]
     Event.objects.bulk_create(
         Event(account=account, name="login", occurred_at=NOW - timedelta(minutes=i)) for i in range(250)
     )
@@ -236,7 +227,7 @@ def test_events_page_by_cursor_newest_first(book, manager):
     assert not {e["id"] for e in first["results"]} & {e["id"] for e in second["results"]}
 
 
-def test_events_filter_by_name_and_time(book, manager):
+def test_events_filter_by_name_and_time(qualified_book, manager):
     client = token_client(manager)
     since = (NOW - timedelta(hours=3)).isoformat()
     results = client.get("/api/events/", {"name": "login", "occurred_after": since}).json()["results"]
@@ -244,7 +235,7 @@ def test_events_filter_by_name_and_time(book, manager):
     assert client.get("/api/events/", {"occurred_after": "yesterday"}).status_code == 400
 
 
-def test_the_queue_lists_a_reps_leads_in_order_with_reasons(book, rep, manager, other_rep):
+def test_the_queue_lists_a_reps_leads_in_order_with_reasons(qualified_book, rep, manager, other_rep):
     queue = token_client(rep.user).get("/api/queue/").json()["results"]
     assert [(q["name"], q["reasons"]) for q in queue] == [
         ("Harbor Legal", ["Asked for sales"]),
@@ -304,7 +295,7 @@ def test_reps_cannot_read_or_write_definitions(rep, definition):
     assert client.post("/api/definitions/", {"name": "x"}, format="json").status_code == 403
 
 
-def test_throttled_clients_get_429_with_retry_after(book, rep, monkeypatch):
+def test_throttled_clients_get_429_with_retry_after(qualified_book, rep, monkeypatch):
     from rest_framework.throttling import UserRateThrottle
 
     # Patched on the class for this test only; monkeypatch puts the rates back.
@@ -343,7 +334,7 @@ def test_account_lists_take_a_constant_number_of_queries(rep, other_rep, definit
         assert client.get("/api/accounts/").status_code == 200
 
 
-def test_any_valid_time_zone_offset_is_accepted_in_filters(book, manager):
+def test_any_valid_time_zone_offset_is_accepted_in_filters(qualified_book, manager):
     response = token_client(manager).get(
         "/api/status-changes/", {"changed_before": "2075-08-23T07:17:39-23:30"}
     )
@@ -351,7 +342,7 @@ def test_any_valid_time_zone_offset_is_accepted_in_filters(book, manager):
     assert len(response.json()["results"]) == StatusChange.objects.count()
 
 
-def test_ids_and_scores_out_of_range_are_400s(book, manager):
+def test_ids_and_scores_out_of_range_are_400s(qualified_book, manager):
     client = token_client(manager)
     for query in [{"owner": "-8.5e22"}, {"owner": "1.5"}, {"score_min": str(2**40)}]:
         response = client.get("/api/accounts/", query)
@@ -359,16 +350,16 @@ def test_ids_and_scores_out_of_range_are_400s(book, manager):
         assert set(response.json()) == set(query)
 
 
-def test_values_the_database_refuses_are_400s_not_500s(book, manager):
+def test_values_the_database_refuses_are_400s_not_500s(qualified_book, manager):
     response = token_client(manager).patch(
-        f"/api/accounts/{book['Northwind'].pk}/", {"traits": {"note": "nul \u0000 here"}}, format="json"
+        f"/api/accounts/{qualified_book['Northwind'].pk}/", {"traits": {"note": "nul \u0000 here"}}, format="json"
     )
     assert response.status_code in (200, 400)  # SQLite stores it; PostgreSQL refuses it
     if response.status_code == 400:
         assert response.json() == {"detail": "A value is out of range or malformed."}
 
 
-def test_managers_read_the_metrics_and_bad_periods_are_400s(book, manager, rep):
+def test_managers_read_the_metrics_and_bad_periods_are_400s(qualified_book, manager, rep):
     client = token_client(manager)
     today = timezone.localdate()
     figures = client.get("/api/metrics/", {"start": str(today - timedelta(days=7)), "end": str(today)})
