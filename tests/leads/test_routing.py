@@ -10,7 +10,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
-from tests.admin.test_admin import admin_form_data
 
 from leads.groups import SALES_REPS
 from leads.models import Account, LeadStatus, RoutingRule, SalesRep, StatusChange, Team
@@ -25,6 +24,7 @@ from leads.routing import (
     reassign_open_leads,
 )
 from scoring.rescoring import rescore_accounts
+from tests.admin.test_admin import admin_form_data
 from tests.conftest import run_concurrently
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
