@@ -8,20 +8,21 @@ HUGE = "99999999999999999999999"
 
 
 @pytest.fixture
-def manager_client(client, manager):
+def manager_seeing_errors(client, manager):
+    """A manager's client that gets a 500 as a response, as a browser would."""
     client.raise_request_exception = False
     client.force_login(manager)
     return client
 
 
 @pytest.mark.parametrize("value", ["abc", HUGE, "-1", "0", "1.5", "\u0661", "1e3", " 1"])
-def test_a_queue_for_a_rep_that_is_not_an_id_is_a_4xx(manager_client, rep, value):
-    response = manager_client.get("/queue/", {"rep": value})
+def test_a_queue_for_a_rep_that_is_not_an_id_is_a_4xx(manager_seeing_errors, rep, value):
+    response = manager_seeing_errors.get("/queue/", {"rep": value})
     assert response.status_code in (400, 404)
 
 
-def test_a_manager_opens_a_reps_queue_by_id(manager_client, rep):
-    assert manager_client.get("/queue/", {"rep": rep.pk}).status_code == 200
+def test_a_manager_opens_a_reps_queue_by_id(manager_seeing_errors, rep):
+    assert manager_seeing_errors.get("/queue/", {"rep": rep.pk}).status_code == 200
 
 
 @pytest.mark.parametrize("value", ["abc", HUGE, "-1"])
