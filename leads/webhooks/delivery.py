@@ -23,6 +23,9 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from leads.models import MessageKind
+from leads.outbox import Announcement, announce
+
 from .models import Attempt, AttemptOutcome, Delivery, DeliveryStatus, Endpoint
 from .payloads import Message, build_bodies
 from .signing import signed_headers
@@ -364,7 +367,9 @@ def replay(deliveries) -> list[int]:
 
 def disable_failing_endpoints() -> list[Endpoint]:
     """Turn off endpoints failing for WEBHOOKS_DISABLE_AFTER seconds, each
-    once (the row lock makes a concurrent sweep skip it). Returns them."""
+    once (the row lock makes a concurrent sweep skip it), and tell the
+    managers: an endpoint_disabled message in the same transaction, which
+    the alerts channels deliver. Returns them."""
     now = timezone.now()
     cutoff = now - timedelta(seconds=settings.WEBHOOKS_DISABLE_AFTER)
     with transaction.atomic():
@@ -387,4 +392,20 @@ def disable_failing_endpoints() -> list[Endpoint]:
                 + (f"; last error: {last}" if last else "")
             )[:300]
             endpoint.save(update_fields=["is_active", "disabled_at", "disabled_reason"])
+        announce(
+            [
+                Announcement(
+                    kind=MessageKind.ENDPOINT_DISABLED,
+                    account_id=None,
+                    version=f"endpoint {endpoint.pk} at {now.isoformat()}",
+                    payload={
+                        "endpoint_id": endpoint.pk,
+                        "url": display_url(endpoint.url),
+                        "reason": endpoint.disabled_reason,
+                    },
+                )
+                for endpoint in failing
+            ],
+            now=now,
+        )
     return failing

@@ -13,6 +13,8 @@ from django.core import mail
 from django.db import connection
 from django.utils import timezone
 
+from alerts.delivery import deliver_pending
+from leads.models import MessageKind, OutboxMessage
 from leads.webhooks import delivery, jobs
 from leads.webhooks.endpoints import create_endpoint, rotate_secret
 from leads.webhooks.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus, Endpoint
@@ -243,9 +245,14 @@ def test_an_endpoint_failing_for_a_day_is_turned_off_and_managers_told(
     assert jobs.sweep_job()["disabled"] == []  # once
     endpoint.refresh_from_db()
     assert not endpoint.is_active and "connection refused" in endpoint.disabled_reason
+    # The managers hear of it through the outbox, by the alerts' channels.
+    [notice] = OutboxMessage.objects.filter(kind=MessageKind.ENDPOINT_DISABLED)
+    assert notice.payload["endpoint_id"] == endpoint.pk
+    deliver_pending()
     [email] = mail.outbox
     assert email.to == ["morgan@example.com"]
-    assert f"127.0.0.1:{closed_port}" in email.body and endpoint.secret not in email.body
+    assert f"127.0.0.1:{closed_port}" in email.subject + email.body
+    assert endpoint.secret not in email.body
     # What waited is kept for when it is turned back on.
     assert Delivery.objects.get().status == DeliveryStatus.PENDING
 
