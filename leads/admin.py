@@ -184,17 +184,18 @@ class AccountAdmin(HistoryImportMixin, admin.ModelAdmin):
     resource_classes = [AccountResource]
     list_display = [
         "name",
-        "domain",
         "industry",
         "country",
         "employee_count",
         "plan",
         "status",
+        "account_score",
+        "account_tier",
+        "account_qualifies",
         "owner",
         "signed_up_at",
-        "last_event_at",
     ]
-    list_select_related = ["owner__user"]
+    list_select_related = ["owner__user", "score"]
     list_filter = ["status", "plan", "industry", "country", ("owner", OwnerFilter)]
     search_fields = ["name", "domain", "=external_id"]
     show_full_result_count = False
@@ -220,6 +221,21 @@ class AccountAdmin(HistoryImportMixin, admin.ModelAdmin):
     inlines = [PersonInline, StatusChangeInline]
     paginator = EstimatedCountPaginator
     actions = ["route_by_the_rules"]
+
+    @admin.display(description="score", ordering="score__score")
+    def account_score(self, account):
+        score = getattr(account, "score", None)
+        return "—" if score is None else score.score
+
+    @admin.display(description="tier", ordering="score__tier")
+    def account_tier(self, account):
+        score = getattr(account, "score", None)
+        return "—" if score is None else score.get_tier_display()
+
+    @admin.display(description="qualifies", boolean=True, ordering="score__qualifies")
+    def account_qualifies(self, account):
+        score = getattr(account, "score", None)
+        return None if score is None else score.qualifies
 
     def get_readonly_fields(self, request, obj=None):
         # The CDP's groupId: set when the account is added, never changed, or
@@ -404,7 +420,8 @@ class SalesRepAdmin(HistoryImportMixin, admin.ModelAdmin):
     form = SalesRepForm
     resource_classes = [SalesRepResource]
     list_display = [
-        "__str__", "is_active", "capacity", "open_leads", "countries", "tiers", "industries", "away_until",
+        "__str__", "is_active", "capacity", "open_leads", "rep_countries", "rep_tiers",
+        "rep_industries", "away_until",
     ]  # fmt: skip
     list_filter = ["is_active", "alert_timing"]
     list_select_related = ["user"]
@@ -413,6 +430,18 @@ class SalesRepAdmin(HistoryImportMixin, admin.ModelAdmin):
     ordering = ["user__first_name", "user__last_name", "pk"]
     raw_id_fields = ["user", "manager"]
     actions = ["deactivate_and_reassign"]
+
+    @admin.display(description="countries")
+    def rep_countries(self, rep):
+        return any_if_empty(rep.countries)
+
+    @admin.display(description="tiers")
+    def rep_tiers(self, rep):
+        return any_if_empty(rep.tiers)
+
+    @admin.display(description="industries")
+    def rep_industries(self, rep):
+        return any_if_empty(rep.industries)
 
     def get_queryset(self, request):
         return (

@@ -339,7 +339,9 @@ class Team(models.Model):
     name = models.CharField(max_length=100, unique=True)
     members = models.ManyToManyField(SalesRep, related_name="teams", blank=True)
     sla_hours = models.PositiveIntegerField(
-        default=24, help_text="Hours a rep has to make first contact with a new lead."
+        "SLA hours",
+        default=24,
+        help_text="Hours a rep has to make first contact with a new lead.",
     )
     slack_webhook_url = models.URLField(
         "Slack webhook URL",

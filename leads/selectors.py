@@ -3,10 +3,10 @@ account's timeline and history, and the team's figures. Each is a fixed
 number of queries, whatever the queue's length."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.core.cache import cache
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from .models import (
@@ -15,6 +15,7 @@ from .models import (
     Event,
     LeadStatus,
     Note,
+    Person,
     SalesRep,
     StatusChange,
 )
@@ -100,6 +101,23 @@ def notes(account: Account):
 
 
 @dataclass
+class BookCounts:
+    """Counts every manager's page names the same way (the domain's counting
+    words): open leads and qualifying now, over the whole book, now."""
+
+    open_leads: int
+    qualifying_now: int
+
+
+def book_counts() -> BookCounts:
+    """Two indexed counts: accounts by status, scores that qualify."""
+    return BookCounts(
+        open_leads=Account.objects.open_leads().count(),
+        qualifying_now=Account.objects.filter(score__qualifies=True).count(),
+    )
+
+
+@dataclass
 class RepFigures:
     rep: SalesRep
     open: int
@@ -174,3 +192,71 @@ def property_keys_seen() -> list[str]:
         return sorted(found)
 
     return cache.get_or_set(f"{EVENT_NAMES_KEY}:keys", keys, EVENT_NAMES_SECONDS)
+
+
+def contacts_of(
+    accounts: list[Account],
+    *,
+    hand_raise_events: dict[int, list[str]],
+    matched_people: dict[int, list[str]],
+) -> dict[int, Person]:
+    """The person to contact in each account: who raised the hand (the
+    latest to do one of its hand-raising events), else whom a title test
+    matched (by email or name), else the most active in the last 30 days.
+
+    Two queries for the whole page, whatever its length.
+    """
+    if not accounts:
+        return {}
+    since = timezone.now() - timedelta(days=30)
+    raised_by = {}
+    names = sorted({name for found in hand_raise_events.values() for name in found})
+    annotated = Account.objects.filter(pk__in=[account.pk for account in accounts]).annotate(
+        most_active=Subquery(
+            Event.objects.filter(account=OuterRef("pk"), person__isnull=False, occurred_at__gte=since)
+            .values("person")
+            .annotate(n=Count("pk"))
+            .order_by("-n", "person")
+            .values("person")[:1]
+        ),
+        **(
+            {
+                "raised_by": Subquery(
+                    Event.objects.filter(account=OuterRef("pk"), name__in=names, person__isnull=False)
+                    .order_by("-occurred_at")
+                    .values("person")[:1]
+                )
+            }
+            if names
+            else {}
+        ),
+    )
+    rows = annotated.values_list("pk", "most_active", *(["raised_by"] if names else []))
+    most_active = {}
+    for pk, active, *raised in rows:
+        most_active[pk] = active
+        if raised and hand_raise_events.get(pk):
+            raised_by[pk] = raised[0]
+    wanted = {pk for pk in [*raised_by.values(), *most_active.values()] if pk}
+    matches = {who for found in matched_people.values() for who in found}
+    people = Person.objects.filter(
+        Q(pk__in=wanted)
+        | Q(account_id__in=list(matched_people), email__in=matches)
+        | Q(account_id__in=list(matched_people), name__in=matches)
+    )
+    by_pk = {person.pk: person for person in people}
+    by_who = {}
+    for person in by_pk.values():
+        for who in (person.email, person.name):
+            if who:
+                by_who.setdefault((person.account_id, who), person)
+    contacts = {}
+    for account in accounts:
+        pk = account.pk
+        found = by_pk.get(raised_by.get(pk))
+        if found is None:
+            found = next(
+                (by_who[(pk, who)] for who in matched_people.get(pk, []) if (pk, who) in by_who), None
+            )
+        contacts[pk] = found or by_pk.get(most_active.get(pk))
+    return contacts

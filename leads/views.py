@@ -21,17 +21,29 @@ QUEUE_PAGE_SIZE = 25
 TIMELINE_PAGE_SIZE = 50
 
 
+def contacts_for(accounts, words):
+    """The person to contact in each account, from what its explanation says."""
+    return selectors.contacts_of(
+        accounts,
+        hand_raise_events={pk: found.get("hand_raise_events", []) for pk, found in words.items()},
+        matched_people={pk: found.get("matched_people", []) for pk, found in words.items()},
+    )
+
+
 def queue_rows(page):
-    """Each account of a page with its reasons and SLA (a few queries per page)."""
+    """Each account of a page with its reasons, contact and SLA (a few queries per page)."""
     accounts = list(page)
     scores = [account.score for account in accounts if hasattr(account, "score")]
     words = explained_scores(scores)
+    contacts = contacts_for(accounts, words)
     now = timezone.now()
     return [
         {
             "account": account,
             "score": getattr(account, "score", None),
+            "words": words.get(account.pk, {}),
             "reasons": words.get(account.pk, {}).get("reasons", [])[:3],
+            "contact": contacts.get(account.pk),
             "sla": selectors.sla_of(account, now=now),
         }
         for account in accounts
@@ -87,10 +99,13 @@ def account_context(request, account, *, outcome_form=None, note_form=None):
     events = Paginator(selectors.timeline(account), TIMELINE_PAGE_SIZE).get_page(
         request.GET.get("events")
     )
+    explanation = explained_scores([score]).get(account.pk) if score else None
+    words = {account.pk: explanation} if explanation else {}
     return {
         "account": account,
         "score": score,
-        "explanation": explained_scores([score]).get(account.pk) if score else None,
+        "explanation": explanation,
+        "contact": contacts_for([account], words).get(account.pk),
         "sla": selectors.sla_of(account, now=timezone.now()),
         "people": account.people.order_by("name", "email"),
         "events": events,
@@ -153,6 +168,7 @@ def team(request):
         "leads/team.html",
         {
             "figures": selectors.team_figures(),
+            "counts": selectors.book_counts(),
             "page": page,
             "rows": queue_rows(page),
             "assign_form": AssignForm(),

@@ -430,6 +430,20 @@ def explain(card: Scorecard, result: Result) -> dict:
     if explanation.get("by_gates"):
         qualified_by.append("Every gate holds")
     held = [entry for entry in criteria if entry["held"]]
+    # Who to contact: whoever did the hand-raise, else whom a person test matched.
+    hand_raise_events = sorted(
+        {
+            rules[entry["id"]].test.measure.event_name
+            for entry in held
+            if entry["hand_raise"] and isinstance(rules[entry["id"]].test, CountTest)
+        }
+        - {""}
+    )
+    matched_people = [
+        observed[0]
+        for rule_id, was_held, observed, _points in explanation.get("criteria", [])
+        if was_held and rule_id in rules and isinstance(observed, list | tuple) and observed
+    ]
     rank = {Role.TRIGGER: 0, Role.SCORING: 1, Role.GATE: 2}
     reasons = [
         entry["label"]
@@ -467,6 +481,8 @@ def explain(card: Scorecard, result: Result) -> dict:
         "reasons": reasons,
         "against": against,
         "not_yet": not_yet,
+        "hand_raise_events": hand_raise_events,
+        "matched_people": matched_people,
         "criteria": criteria,
         "milestones": milestones,
     }

@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
 from leads.access import managers_only
+from leads.selectors import book_counts
 
 from . import definitions
 from .forms import period_form
@@ -19,6 +20,8 @@ from .metrics.charts import page_charts
 from .metrics.report import as_data
 from .metrics.tables import kpis
 from .models import Definition, LabRun
+from .scorecards import scorecard_for
+from .sentences import sentence
 
 
 def metrics_data(request):
@@ -45,6 +48,7 @@ def metrics(request):
             "period": period,
             "data": data,
             "kpis": kpis(data),
+            "counts": book_counts(),
             "table_list": [table for name, table in tables(data).items() if name != "summary"],
             "charts": page_charts(data),
             "sla_hours": settings.DEFAULT_SLA_HOURS,
@@ -98,7 +102,7 @@ def lab_new_draft(request):
 @require_safe
 @managers_only
 def lab_definition(request, pk):
-    definition = get_object_or_404(Definition, pk=pk)
+    definition = get_object_or_404(Definition.objects.prefetch_related("criteria", "milestones"), pk=pk)
     latest = definition.lab_runs.first()
     run = latest if latest and latest.status == LabRun.Status.DONE else last_result(definition)
     result = run.result if run else {}
@@ -115,6 +119,8 @@ def lab_definition(request, pk):
             ),
             "result": result,
             "tables": lab_tables(result),
+            "counts": book_counts(),
+            "sentence": sentence(scorecard_for(definition)),
         },
     )
 

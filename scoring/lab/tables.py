@@ -45,7 +45,7 @@ def lab_tables(result: dict) -> dict[str, Table]:
     if what:
         made += [
             Table("newly", "Would newly qualify (examples)", "", EXAMPLE_COLUMNS, what["newly_examples"]),
-            Table("dropping", "Would drop out (examples)", "", EXAMPLE_COLUMNS, what["dropping_examples"]),
+            Table("dropping", "Would stop qualifying (examples)", "", EXAMPLE_COLUMNS, what["dropping_examples"]),
         ]
     tests = [result["backtest"], result.get("active_backtest")]
     tests = [test for test in tests if test]

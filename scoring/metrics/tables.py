@@ -183,7 +183,7 @@ def kpis(data: dict) -> list[dict]:
     totals = data["totals"]
     return [
         {"label": "Signups", "value": show(totals["signups"], "count"), "detail": "in the period"},
-        {"label": "PQLs", "value": show(totals["pqls"], "count"), "detail": "of these signups"},
+        {"label": "PQLs among them", "value": show(totals["pqls"], "count"), "detail": "of these signups, ever a PQL"},
         {"label": "PQL rate", "value": show(totals["pql_rate"], "percent"), "detail": "PQLs / signups"},
         {
             "label": "Median time to PQL",
@@ -201,8 +201,8 @@ def kpis(data: dict) -> list[dict]:
             "detail": f"{totals['converted']:,} of {totals['pqls']:,} PQLs",
         },
         {
-            "label": "Raw PQLs",
+            "label": "Ever a PQL",
             "value": show(totals["raw_pqls"], "count"),
-            "detail": "became PQL in the period",
+            "detail": "raw PQLs: reached PQL in the period, whenever they signed up",
         },
     ]

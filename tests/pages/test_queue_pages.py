@@ -5,7 +5,9 @@ and only to those allowed to see it."""
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -143,7 +145,7 @@ def test_the_account_page_shows_facts_people_why_timeline_and_history(rep, defin
     assert response.status_code == 200
     for text in [
         "Harbor Legal", "legal", "Jo Park", "Senior Associate", "Logged in",
-        "Logged in once", "message_sent", "<dt>via</dt><dd>web</dd>", "Qualified by",
+        "Logged in once", "message_sent", "<dt>via</dt><dd>web</dd>", "<strong>Qualified:</strong>",
     ]:
         assert text in html, text
     assert [c.to_status for c in response.context["history"]] == ["assigned", "pql"]
@@ -336,3 +338,48 @@ def test_page_url_names_are_not_taken_by_the_api():
     assert reverse("account-outcome", args=[1]) == "/accounts/1/outcome/"
     assert reverse("account-note", args=[1]) == "/accounts/1/notes/"
     assert reverse("api:account-outcome", args=[1]) == "/api/accounts/1/outcome/"
+
+
+def test_a_queue_row_says_which_trigger_fired_and_who_to_contact(rep):
+    from scoring.definitions import create_definition
+
+    create_definition(
+        name="Hands",
+        is_active=True,
+        score_threshold=100,
+        criteria=[
+            dict(label="Asked for sales", role="trigger", hand_raise=True, event_name="contact_sales_clicked",
+                 operator="gte", value="1"),
+            dict(label="Invited more than 10", role="trigger", event_name="invite_sent", operator="gt", value="10"),
+        ],
+    )
+    asker_lead, inviter_lead = lead("Asker", rep=rep), lead("Inviter", rep=rep)
+    asker, inviter = asker_lead[0], inviter_lead[0]
+    boss = asker.people.create(name="Dana Cole", email="dana@asker.com", title="Head of Ops")
+    asker.people.create(name="Other", email="other@asker.com", title="Intern")
+    Event.objects.create(account=asker, person=boss, name="contact_sales_clicked", occurred_at=NOW)
+    busy = inviter.people.create(name="Sam Busy", email="sam@inviter.com", title="Engineer")
+    Event.objects.bulk_create(
+        Event(account=inviter, person=busy, name="invite_sent", occurred_at=NOW) for _ in range(11)
+    )
+    qualify_and_assign(asker_lead, inviter_lead)
+    client = signed_in(rep.user)
+
+    with CaptureQueriesContext(connection) as queries:
+        html = client.get(reverse("queue")).content.decode()
+    rows = html.split('<tr class="')[1:]
+    asker_row = next(row for row in rows if "Asker" in row)
+    inviter_row = next(row for row in rows if "Inviter" in row)
+    assert "Hand raised" in asker_row and "Hand raised" not in inviter_row
+    assert "Qualified at once:</strong> Asked for sales" in asker_row
+    assert "Qualified at once:</strong> Invited more than 10" in inviter_row
+    assert 'Dana Cole</strong>, Head of Ops · <a href="mailto:dana@asker.com">' in asker_row
+    assert "Sam Busy</strong>, Engineer" in inviter_row
+
+    more = lead("Third", rep=rep)
+    Event.objects.create(account=more[0], name="contact_sales_clicked", occurred_at=NOW)
+    qualify_and_assign(more)
+    with CaptureQueriesContext(connection) as again:
+        client.get(reverse("queue"))
+    assert len(again) == len(queries)
+
