@@ -255,6 +255,16 @@ ROUTES: dict[str, Case | list[Case]] = {
         "/accounts/{account}/notes/", rep=400, other_rep=404, manager=400
     ),
     "team/": managers_page("/team/"),
+    # A rep's own settings: an empty form is a 400 with its errors; not a manager's page.
+    "settings/": Case(
+        "/settings/",
+        roles(
+            anonymous=every(405, GET=LOGIN, HEAD=LOGIN, POST=LOGIN),
+            rep=every(405, GET=200, HEAD=200, POST=400),
+            other_rep=every(405, GET=200, HEAD=200, POST=400),
+            manager=every(405, GET=404, HEAD=404, POST=404),
+        ),
+    ),
     # No rep chosen: back to the team page with a message.
     "team/assign/<int:pk>/": form_post(
         "/team/assign/{account}/", rep=404, other_rep=404, manager=302
