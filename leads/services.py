@@ -213,18 +213,15 @@ LAST_EVENT_PRECISION = timedelta(minutes=1)
 def record_events(events: Sequence[NewEvent]) -> RecordedEvents:
     """Store events set-based; an event already stored (same source and
     message id, e.g. a client resending after a timeout) is skipped, not
-    stored twice. Accounts' last event times move forward, and the accounts
-    that got new events are rescored once the transaction commits.
+    stored twice. Accounts' last event times move forward. Returns which
+    accounts got new events: the caller asks scoring to rescore them
+    (scoring sits above this module and is told, never called from here).
     """
-    from scoring.jobs import request_rescore
-
     store = store_events_and_advance if connection.vendor == "postgresql" else store_events_then_advance
     stored_per_account: dict[int, int] = {}
     for start in range(0, len(events), EVENT_BATCH):
         for account_id, stored in store(events[start : start + EVENT_BATCH]):
             stored_per_account[account_id] = stored_per_account.get(account_id, 0) + stored
-    if stored_per_account:
-        request_rescore(stored_per_account)
     stored = sum(stored_per_account.values())
     return RecordedEvents(
         stored=stored, duplicates=len(events) - stored, account_ids=sorted(stored_per_account)

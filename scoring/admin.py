@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 from django.utils.html import format_html, format_html_join
 
-from leads.admin import EstimatedCountPaginator, ReadOnlyAdmin
+from pqlsite.admin import EstimatedCountPaginator, ReadOnlyAdmin
 
 from . import definitions
 from .models import (

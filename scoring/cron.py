@@ -1,23 +1,16 @@
-"""Periodic jobs, run by `manage.py rqcron scoring.cron` (run one such process).
+"""Scoring's periodic jobs, registered by pqlsite.cron (`manage.py rqcron pqlsite.cron`).
 
 - The full rescore: windows such as "in the last 7 days" change with time
   alone, so every account is rescored on a schedule as well as on new events.
 - The catch-up pass: rescores what a Redis outage or a dead worker left held.
-- Pending events of visitors who never identify expire, so they do not pile up.
 """
 
 from django.conf import settings
-from rq import cron
 
-from leads.ingest.jobs import expire_pending_events_job
-from scoring.jobs import QUEUE, catch_up_job, scheduled_rescore
+from scoring.jobs import catch_up_job, scheduled_rescore
 
 # (job, every so many seconds, timeout in seconds, name)
 SCHEDULE = [
     (scheduled_rescore, settings.SCORING_RESCORE_INTERVAL, 300, "scheduled-rescore"),
     (catch_up_job, settings.SCORING_CATCH_UP_INTERVAL, 900, "catch-up"),
-    (expire_pending_events_job, 24 * 3600, 900, "expire-pending-events"),
 ]
-
-for job, interval, timeout, name in SCHEDULE:
-    cron.register(job, queue_name=QUEUE, interval=interval, job_timeout=timeout, name=name)

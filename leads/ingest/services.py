@@ -121,7 +121,7 @@ def ingest_messages(*, source: Source, messages: Sequence[Message]) -> Ingested:
     profiles = {people[m.user_id][1] for m in messages if m.call == "identify" and m.user_id}
     rescore = (changed_accounts | set(links.values()) | profiles | merged_accounts) - {None}
     if recorded is not None:
-        rescore -= set(recorded.account_ids)  # record_events rescores those already
+        rescore |= set(recorded.account_ids)
     request_rescore(rescore)
     return Ingested(
         events=recorded.stored if recorded else 0,

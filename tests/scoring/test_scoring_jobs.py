@@ -189,7 +189,7 @@ def test_the_scheduler_runs_a_full_rescore_and_the_catch_up_pass(redis_queues):
     from django_rq.cron import DjangoCronScheduler
 
     scheduler = DjangoCronScheduler()
-    scheduler.load_config_from_file("scoring.cron")
+    scheduler.load_config_from_file("pqlsite.cron")
 
     scheduled = {cron_job.func: cron_job for cron_job in scheduler.get_jobs()}
     assert scheduled[jobs.scheduled_rescore].interval == 900
