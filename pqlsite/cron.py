@@ -1,11 +1,25 @@
 """The project's periodic jobs, run by `manage.py rqcron pqlsite.cron` (run
-exactly one such process). Each app lists its own; this registers them all."""
+exactly one such process). Each app lists its own; this registers them all.
 
+- Scoring: the full rescore and the catch-up pass (scoring.cron).
+- Ingest: pending events of visitors who never identify expire.
+- Alerts: a delivery pass (what an on-commit wake-up missed, e.g. while Redis
+  was down), the SLA check, and the hourly look for digests due.
+"""
+
+from django.conf import settings
 from rq import cron
 
+from alerts import jobs as alerts
 from leads.ingest.jobs import SCHEDULE as INGEST_SCHEDULE
 from scoring.cron import SCHEDULE as SCORING_SCHEDULE
-from scoring.jobs import QUEUE
 
-for job, interval, timeout, name in [*SCORING_SCHEDULE, *INGEST_SCHEDULE]:
-    cron.register(job, queue_name=QUEUE, interval=interval, job_timeout=timeout, name=name)
+# (job, queue, every so many seconds, timeout in seconds, name)
+ALERTS_SCHEDULE = [
+    (alerts.deliver_pending_job, alerts.QUEUE, settings.ALERTS_DELIVERY_INTERVAL, 600, "alerts-delivery"),
+    (alerts.check_sla_job, alerts.QUEUE, settings.ALERTS_SLA_CHECK_INTERVAL, 300, "alerts-sla"),
+    (alerts.send_digests_job, alerts.QUEUE, 3600, 600, "alerts-digests"),
+]
+
+for job, queue, interval, timeout, name in [*SCORING_SCHEDULE, *INGEST_SCHEDULE, *ALERTS_SCHEDULE]:
+    cron.register(job, queue_name=queue, interval=interval, job_timeout=timeout, name=name)

@@ -7,10 +7,10 @@
 
 from django.conf import settings
 
-from scoring.jobs import catch_up_job, scheduled_rescore
+from scoring.jobs import QUEUE, catch_up_job, scheduled_rescore
 
-# (job, every so many seconds, timeout in seconds, name)
+# (job, queue, every so many seconds, timeout in seconds, name)
 SCHEDULE = [
-    (scheduled_rescore, settings.SCORING_RESCORE_INTERVAL, 300, "scheduled-rescore"),
-    (catch_up_job, settings.SCORING_CATCH_UP_INTERVAL, 900, "catch-up"),
+    (scheduled_rescore, QUEUE, settings.SCORING_RESCORE_INTERVAL, 300, "scheduled-rescore"),
+    (catch_up_job, QUEUE, settings.SCORING_CATCH_UP_INTERVAL, 900, "catch-up"),
 ]

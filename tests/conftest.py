@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from leads.models import Account, Source
+from leads.models import Account, RoutingRule, Source, Team
 from tests.factories import (
     AccountFactory,
     CriterionFactory,
@@ -300,3 +300,38 @@ def manager_client(manager):
 def source(db):
     """The product's event source (write key generated)."""
     return Source.objects.create(name="Product", slug="product")
+
+
+# Alerts: reps on teams with routing rules, and a manager with an email address.
+
+
+@pytest.fixture
+def make_rep(db):
+    def make(username, *, capacity=10, email=None, **fields):
+        return RepFactory(
+            user__username=username,
+            user__email=email if email is not None else f"{username}@sales.example",
+            user__first_name=username.title(),
+            capacity=capacity,
+            **fields,
+        )
+
+    return make
+
+
+@pytest.fixture
+def make_team(db):
+    def make(name, *reps, position=0, slack="", sla_hours=24, **matching):
+        team = Team.objects.create(name=name, slack_webhook_url=slack, sla_hours=sla_hours)
+        team.members.add(*reps)
+        RoutingRule.objects.create(name=f"{name} rule", position=position, team=team, **matching)
+        return team
+
+    return make
+
+
+@pytest.fixture
+def sales_manager(db):
+    return ManagerFactory(
+        username="mia", email="mia@sales.example", first_name="Mia", last_name="Lund", password="pw-mia-123"
+    )

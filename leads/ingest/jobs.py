@@ -14,7 +14,7 @@ def expire_pending_events_job() -> int:
     return expired
 
 
-# (job, every so many seconds, timeout in seconds, name), as in scoring.cron.
+# (job, queue, every so many seconds, timeout in seconds, name), as in scoring.cron.
 SCHEDULE = [
-    (expire_pending_events_job, 24 * 3600, 900, "expire-pending-events"),
+    (expire_pending_events_job, "scoring", 24 * 3600, 900, "expire-pending-events"),
 ]

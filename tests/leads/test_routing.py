@@ -301,7 +301,9 @@ def test_without_a_matching_rule_the_pql_stays_unassigned(make_rep, make_team):
 
     account.refresh_from_db()
     assert (account.status, account.owner) == (LeadStatus.PQL, None)
-    assert not account.status_changes.exists()
+    [why] = account.status_changes.all()
+    assert (why.from_status, why.to_status, why.cause) == ("pql", "pql", "routing")
+    assert why.reason.startswith("No routing rule matches (country=BR")
 
 
 @pytest.mark.django_db
