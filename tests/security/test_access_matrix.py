@@ -41,6 +41,7 @@ from leads.models import (
     Team,
 )
 from leads.services import Assignment, assign_accounts
+from leads.webhooks.models import Attempt, Delivery, Endpoint
 from scoring.lab.runs import lab_run_job
 from scoring.models import Definition, LabRun, PendingRescore
 from scoring.rescoring import rescore_all
@@ -404,8 +405,9 @@ ROUTES: dict[str, Case | list[Case]] = {
     "admin/r/<path:content_type_id>/<path:object_id>/": staff(
         "/admin/r/{account_type}/{account}/", every(404)
     ),
-    "admin/^(?P<app_label>auth|authtoken|leads|django_rq|scoring)/$": [
+    "admin/^(?P<app_label>auth|authtoken|leads|django_rq|webhooks|scoring)/$": [
         staff("/admin/leads/", every(200)),
+        staff("/admin/webhooks/", every(200)),
         staff("/admin/scoring/", every(200)),
         # Apps where managers hold no permission are not found.
         staff("/admin/auth/", every(404)),
@@ -520,6 +522,9 @@ MANAGER_ADMIN_RIGHTS = {
     "scoring.labrun": "",
     "scoring.pendingrescore": "",
     "scoring.scoringrun": "view",
+    "webhooks.attempt": "view",
+    "webhooks.delivery": "view change",
+    "webhooks.endpoint": "view add change delete",
 }
 # Registered models whose routes are rows of ROUTES instead.
 ADMIN_MODELS_IN_ROUTES = {
@@ -731,6 +736,14 @@ def world(rep, other_rep, manager, definition, account, job_redis, inline_queues
     Token.objects.get_or_create(user=rep.user)
     run = LabRun.objects.create(definition=definition, requested_at=now)
     lab_run_job(run.pk)
+    endpoint = Endpoint.objects.create(url="https://crm.example.com/hooks", event_types=["lead.qualified"])
+    delivery = Delivery.objects.create(
+        endpoint=endpoint, message_id="msg_1", event_type="lead.qualified", account=account,
+        body="{}", created_at=now, next_attempt_at=now,
+    )
+    Attempt.objects.create(
+        delivery=delivery, endpoint=endpoint, attempted_at=now, response_code=500, outcome="retry"
+    )
 
     queue = Queue("default", connection=job_redis)
     Worker([queue], connection=job_redis, name="matrix-worker").register_birth()
