@@ -18,6 +18,13 @@ from pqlsite.admin import EstimatedCountPaginator, ReadOnlyAdmin
 from scoring.jobs import request_rescore
 
 from .forms import JSONObjectField
+from .ingest.history.resources import (
+    AccountResource,
+    HistoryImportMixin,
+    OutcomeResource,
+    PersonResource,
+    SalesRepResource,
+)
 from .models import (
     OPEN_LEAD_STATUSES,
     Account,
@@ -147,8 +154,9 @@ class AccountForm(forms.ModelForm):
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(HistoryImportMixin, admin.ModelAdmin):
     form = AccountForm
+    resource_classes = [AccountResource]
     list_display = [
         "name",
         "domain",
@@ -263,7 +271,8 @@ class AccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(Person)
-class PersonAdmin(admin.ModelAdmin):
+class PersonAdmin(HistoryImportMixin, admin.ModelAdmin):
+    resource_classes = [PersonResource]
     list_display = ["__str__", "email", "title", "account", "first_seen_at", "last_seen_at"]
     list_select_related = ["account"]
     search_fields = ["name", "email", "=external_id", "=anonymous_id", "title"]
@@ -366,8 +375,9 @@ class SalesRepForm(CoverageForm):
 
 
 @admin.register(SalesRep)
-class SalesRepAdmin(admin.ModelAdmin):
+class SalesRepAdmin(HistoryImportMixin, admin.ModelAdmin):
     form = SalesRepForm
+    resource_classes = [SalesRepResource]
     list_display = [
         "__str__", "is_active", "capacity", "open_leads", "countries", "tiers", "industries", "away_until",
     ]  # fmt: skip
@@ -486,9 +496,11 @@ class RoutingRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(StatusChange)
-class StatusChangeAdmin(ReadOnlyAdmin):
-    """Read-only: the history is appended by the services, never edited."""
+class StatusChangeAdmin(HistoryImportMixin, ReadOnlyAdmin):
+    """Read-only: the history is appended by the services, never edited;
+    past outcomes from a CRM are imported (recorded through the services)."""
 
+    resource_classes = [OutcomeResource]
     list_display = ["account", "from_status", "to_status", "changed_at", "cause", "changed_by"]
     list_select_related = ["account", "changed_by"]
     list_filter = ["to_status", "cause"]

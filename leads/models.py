@@ -537,3 +537,31 @@ class OutboxMessage(models.Model):
     @property
     def webhook_id(self) -> str:
         return f"msg_{self.message_id.hex}"
+
+
+class ImportedChunk(models.Model):
+    """A chunk of a history file that was stored whole, in one transaction,
+    with what it counted: an import run again skips it and still reports it,
+    so an interrupted import resumes where it stopped."""
+
+    file_key = models.CharField(
+        max_length=64, help_text="The file's identity (size, first and last bytes) and the import's options."
+    )
+    chunk = models.PositiveIntegerField(help_text="Its place in the file, from 0.")
+    file_name = models.CharField(max_length=255, blank=True)
+    lines = models.PositiveIntegerField(default=0)
+    stored = models.PositiveIntegerField(default=0)
+    pending = models.PositiveIntegerField(default=0)
+    profiles = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    rejects = models.JSONField(default=list, blank=True, help_text="Each refused row: line, errors, row.")
+    imported_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["file_key", "chunk"], name="imported_chunk_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.file_name or self.file_key[:12]} chunk {self.chunk}"

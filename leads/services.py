@@ -89,12 +89,15 @@ def move_accounts(
     reasons: Mapping[int, str] | None = None,
     details: Mapping[int, dict] | None = None,
     only_if: Q | None = None,
+    changed_at: Mapping[int, datetime] | None = None,
 ) -> list[int]:
     """The set-based change_status: move every account still in `from_status`
     (and matching `only_if`, checked at lock time against committed data).
 
     The rows are locked first, so an account another worker already moved is
-    skipped, never recorded twice. Returns the ids that moved.
+    skipped, never recorded twice. `changed_at` gives a change its real time
+    when it happened before it was recorded (an outcome imported from a CRM);
+    otherwise it is now. Returns the ids that moved.
     """
     from_status, to_status = LeadStatus(from_status), LeadStatus(to_status)
     reasons, details = reasons or {}, details or {}
@@ -114,13 +117,15 @@ def move_accounts(
             account_id=account_id,
             from_status=from_status,
             to_status=to_status,
-            changed_at=now,
+            changed_at=changed_at.get(account_id, now) if changed_at else now,
             cause=StatusCause(cause),
             reason=reasons.get(account_id, ""),
             details=details.get(account_id, {}),
         )
         for account_id in moved
     )
+    if StatusCause(cause) == StatusCause.IMPORT:
+        return moved  # outcomes imported from a CRM are history, not news: nobody is alerted
     # Only unowned accounts move between signed up and PQL, hence no rep.
     announce(
         filter(

@@ -359,10 +359,15 @@ ROUTES: dict[str, Case | list[Case]] = {
     "api/schema/": replace(public("/api/schema/", reads(200, 405)), via="api"),
     "api/docs/": replace(public("/api/docs/", reads(200, 405, OPTIONS=405)), via="api"),
     # Ingestion: every call, each with a message it accepts.
-    "v1/^(?P<call>batch|track|identify|group|page|screen|alias)/?$": [
+    "v1/^(?P<call>batch|import|track|identify|group|page|screen|alias)/?$": [
         ingest(
             "batch",
             {"batch": [{"type": "track", "messageId": "matrix-1", "userId": "visitor-1", "event": "login"}]},
+        ),
+        ingest(
+            "import",
+            {"batch": [{"type": "track", "messageId": "matrix-2", "userId": "visitor-1", "event": "login",
+                        "timestamp": "2024-01-15T09:00:00Z"}]},
         ),
         ingest("track", {"event": "login"}),
         ingest("identify", {"traits": {"email": "visitor@example.com"}}),
@@ -395,6 +400,18 @@ ROUTES: dict[str, Case | list[Case]] = {
         ),
         methods=ADMIN_METHODS,
     ),
+    # CSV imports: the upload (an empty POST is the form with its errors) and
+    # the confirm step (POST only; an empty one is the upload form again).
+    **{
+        f"admin/leads/{model}/import/": staff(f"/admin/leads/{model}/import/", every(200))
+        for model in ("account", "person", "salesrep", "statuschange")
+    },
+    **{
+        f"admin/leads/{model}/process_import/": staff(
+            f"/admin/leads/{model}/process_import/", every(405, POST=200)
+        )
+        for model in ("account", "person", "salesrep", "statuschange")
+    },
     "admin/password_change/": staff("/admin/password_change/", every(200)),
     "admin/password_change/done/": staff("/admin/password_change/done/", reads(200, 405)),
     "admin/autocomplete/": staff(
