@@ -288,9 +288,6 @@ class AccountFacts:
     people: Sequence[Mapping[str, object]] = ()
     counts: Mapping[Measure, int] = field(default_factory=dict)
 
-    def attribute(self, name: str):
-        return lookup(self.attributes, name)
-
 
 TIER_RANK = {Tier.SMALL: 1, Tier.MID: 2, Tier.LARGE: 3}
 SCORE_SPAN = 10_000_000  # scores from -5,000,000 to 4,999,999 keep their order

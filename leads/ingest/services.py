@@ -133,7 +133,7 @@ def ingest_messages(
     profiles = {people[m.user_id][1] for m in messages if m.call == "identify" and m.user_id}
     rescore_ids = (changed_accounts | set(links.values()) | profiles | merged_accounts) - {None}
     if recorded is not None:
-        rescore_ids -= set(recorded.account_ids)  # record_events rescores those already
+        rescore_ids |= set(recorded.account_ids)
     rescore(rescore_ids)
     return Ingested(
         events=recorded.stored if recorded else 0,
