@@ -8,6 +8,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.conf import settings
+from django.test import Client
 from django.utils import timezone
 
 from leads.models import Account, Event, Note, Person, Plan
@@ -50,12 +52,14 @@ def case_one_book():
     account("Almost", industry="retail", employees=3, plan=Plan.FREE, events=["invite_sent"] * 10)
 
 
-def sign_in_to_admin(page, live_server, username, password):
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{live_server.url}/admin/")
+def sign_in_to_admin(page, live_server, user):
+    """A session for `user` in the browser (the sign-in form is another test's)."""
+    client = Client()
+    client.force_login(user)
+    page.context.add_cookies(
+        [{"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+          "url": live_server.url}]
+    )
 
 
 def add_criterion(page, index, *, label, role, kind, **fields):
@@ -78,7 +82,7 @@ def test_a_manager_builds_case_one_in_the_admin_and_exactly_the_expected_account
     case_one_book()
     rescore_all()
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
-    sign_in_to_admin(page, live_server, "morgan", "pw-manager-123")
+    sign_in_to_admin(page, live_server, manager)
     page.goto(f"{live_server.url}/admin/scoring/definition/add/")
     page.fill("#id_name", "Law firms")
 
@@ -233,7 +237,7 @@ def test_every_manager_page_fits_a_phone_and_a_desktop(live_server, browser, boo
     }
     for width in WIDTHS:
         page = browser.new_page(viewport={"width": width, "height": 900})
-        sign_in(page, live_server, "morgan", "pw-manager-123")
+        sign_in_to_admin(page, live_server, manager)
         for name, path in pages.items():
             page.goto(f"{live_server.url}{path}")
             if name.startswith("admin") or name == "builder":

@@ -227,7 +227,7 @@ def test_computing_from_the_page_runs_a_job_and_shows_the_result(
     assert run.result["backtest"]["recall"] == 50.0
     page = manager_client.get(reverse("lab-definition", args=[draft.pk])).content.decode()
     assert "Computed" in page and "Recompute" in page
-    assert "50.0%" in page and "66.67%" in page and "6.5 days" in page
+    assert "50.0%" in page and "66.7%" in page and "6.5 days" in page
     assert "pricing_page_viewed 1+ times in the first 14 days" in page
     assert 'http-equiv="refresh"' not in page
 
