@@ -19,6 +19,7 @@ from .models import (
     MessageKind,
     Note,
     Plan,
+    SalesRep,
     StatusCause,
     StatusChange,
 )
@@ -509,3 +510,30 @@ def record_outcome(*, account_id: int, outcome: LeadStatus | str, by, reason: st
 
 def add_note(*, account_id: int, author, body: str) -> Note:
     return Note.objects.create(account_id=account_id, author=author, body=body.strip())
+
+
+def update_rep_settings(
+    *,
+    rep_id: int,
+    away_from: datetime | None,
+    away_until: datetime | None,
+    alert_timing: str,
+    alert_by_email: bool,
+    alert_by_slack: bool,
+) -> None:
+    """A rep's availability and alert choices (their settings page). While
+    away, routing gives them no new leads and their due leads escalate."""
+    if away_from and away_until and away_from >= away_until:
+        raise ValueError("The return must come after the start of the absence.")
+    SalesRep.objects.filter(pk=rep_id).update(
+        away_from=away_from,
+        away_until=away_until,
+        alert_timing=alert_timing,
+        alert_by_email=alert_by_email,
+        alert_by_slack=alert_by_slack,
+    )
+
+
+def mark_queue_seen(*, rep_id: int, at: datetime) -> None:
+    """The rep opened their queue: what was assigned before now is no longer new."""
+    SalesRep.objects.filter(pk=rep_id).update(queue_seen_at=at)
