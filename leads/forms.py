@@ -19,7 +19,7 @@ def json_object_problem(value, *, max_depth: int = MAX_JSON_DEPTH) -> str | None
     `max_depth` levels. Walked without recursion, whatever its depth."""
     if not isinstance(value, dict):
         return "Must be a JSON object, e.g. {\"plan_seats\": 12}."
-    stack = [(value, 1)]
+    stack: list[tuple[dict | list, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if depth > max_depth:
