@@ -4,6 +4,7 @@ number of queries, whatever the queue's length."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from django.core.cache import cache
 from django.db.models import Count, F, OuterRef, Q, Subquery
@@ -192,7 +193,7 @@ def event_names_seen() -> dict[str, int]:
         rows = Event.objects.values_list("name").annotate(n=Count("pk")).order_by("-n", "name")
         return dict(rows)
 
-    return cache.get_or_set(EVENT_NAMES_KEY, count, EVENT_NAMES_SECONDS)
+    return cast(dict[str, int], cache.get_or_set(EVENT_NAMES_KEY, count, EVENT_NAMES_SECONDS))
 
 
 def property_keys_seen() -> list[str]:
@@ -203,7 +204,7 @@ def property_keys_seen() -> list[str]:
         found = {key for properties in recent if isinstance(properties, dict) for key in properties}
         return sorted(found)
 
-    return cache.get_or_set(f"{EVENT_NAMES_KEY}:keys", keys, EVENT_NAMES_SECONDS)
+    return cast(list[str], cache.get_or_set(f"{EVENT_NAMES_KEY}:keys", keys, EVENT_NAMES_SECONDS))
 
 
 def contacts_of(
@@ -211,7 +212,7 @@ def contacts_of(
     *,
     hand_raise_events: dict[int, list[str]],
     matched_people: dict[int, list[str]],
-) -> dict[int, Person]:
+) -> dict[int, Person | None]:
     """The person to contact in each account: who raised the hand (the
     latest to do one of its hand-raising events), else whom a title test
     matched (by email or name), else the most active in the last 30 days.
@@ -221,7 +222,7 @@ def contacts_of(
     if not accounts:
         return {}
     since = timezone.now() - timedelta(days=30)
-    raised_by = {}
+    raised_by: dict[int, int] = {}
     names = sorted({name for found in hand_raise_events.values() for name in found})
     annotated = Account.objects.filter(pk__in=[account.pk for account in accounts]).annotate(
         most_active=Subquery(
@@ -244,7 +245,7 @@ def contacts_of(
         ),
     )
     rows = annotated.values_list("pk", "most_active", *(["raised_by"] if names else []))
-    most_active = {}
+    most_active: dict[int, int | None] = {}
     for pk, active, *raised in rows:
         most_active[pk] = active
         if raised and hand_raise_events.get(pk):
@@ -257,18 +258,18 @@ def contacts_of(
         | Q(account_id__in=list(matched_people), name__in=matches)
     )
     by_pk = {person.pk: person for person in people}
-    by_who = {}
+    by_who: dict[tuple[int | None, str], Person] = {}
     for person in by_pk.values():
         for who in (person.email, person.name):
             if who:
                 by_who.setdefault((person.account_id, who), person)
-    contacts = {}
+    contacts: dict[int, Person | None] = {}
     for account in accounts:
         pk = account.pk
-        found = by_pk.get(raised_by.get(pk))
+        found = by_pk.get(raised_by.get(pk, 0))
         if found is None:
             found = next(
                 (by_who[(pk, who)] for who in matched_people.get(pk, []) if (pk, who) in by_who), None
             )
-        contacts[pk] = found or by_pk.get(most_active.get(pk))
+        contacts[pk] = found or by_pk.get(most_active.get(pk) or 0)
     return contacts
