@@ -216,7 +216,7 @@ def record_events(events: Sequence[NewEvent]) -> RecordedEvents:
     stored twice. Accounts' last event times move forward, and the accounts
     that got new events are rescored once the transaction commits.
     """
-    from scoring.jobs import request_rescore
+    from scoring.jobs import hand_raisers, request_rescore
 
     store = store_events_and_advance if connection.vendor == "postgresql" else store_events_then_advance
     stored_per_account: dict[int, int] = {}
@@ -224,7 +224,14 @@ def record_events(events: Sequence[NewEvent]) -> RecordedEvents:
         for account_id, stored in store(events[start : start + EVENT_BATCH]):
             stored_per_account[account_id] = stored_per_account.get(account_id, 0) + stored
     if stored_per_account:
-        request_rescore(stored_per_account)
+        request_rescore(
+            stored_per_account,
+            hand_raised=hand_raisers(
+                (event.account_id, event.name)
+                for event in events
+                if event.account_id in stored_per_account
+            ),
+        )
     stored = sum(stored_per_account.values())
     return RecordedEvents(
         stored=stored, duplicates=len(events) - stored, account_ids=sorted(stored_per_account)
