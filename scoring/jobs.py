@@ -32,8 +32,7 @@ from functools import cache
 
 import django_rq
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Count, Min
+from django.db import connection, transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 from rq import Retry, Worker
@@ -41,7 +40,8 @@ from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
 
 from . import backlog, rescoring
-from .models import AccountScore, PendingRescore, ScoringRun
+from .facts import as_datetime
+from .models import AccountScore, ScoringRun
 from .scorecards import trigger_event_names
 
 log = logging.getLogger(__name__)
@@ -453,16 +453,24 @@ class Lag:
         return max(self.oldest_wait_s or 0.0, self.oldest_overdue_s or 0.0)
 
 
+HELD_AND_OVERDUE = """
+SELECT (SELECT count(*) FROM scoring_pendingrescore),
+       (SELECT min(requested_at) FROM scoring_pendingrescore),
+       (SELECT count(*) FROM scoring_accountscore WHERE next_change_at <= %s),
+       (SELECT min(next_change_at) FROM scoring_accountscore WHERE next_change_at <= %s)
+"""
+
+
 def lag() -> Lag:
+    """Read in one database query and one Redis round trip (pages show it)."""
     now = time.time()
     moment = timezone.now()
-    held = PendingRescore.objects.aggregate(n=Count("pk"), oldest=Min("requested_at"))
-    overdue = AccountScore.objects.filter(next_change_at__lte=moment).aggregate(
-        n=Count("pk"), oldest=Min("next_change_at")
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(HELD_AND_OVERDUE, [moment, moment])
+        held, held_since, overdue, overdue_since = cursor.fetchone()
     waits = []
-    if held["oldest"] is not None:
-        waits.append((moment - held["oldest"]).total_seconds())
+    if held_since is not None:
+        waits.append((moment - as_datetime(held_since)).total_seconds())
     waiting = urgent = scoring = workers = None
     redis_ok = True
     queue = scoring_queue()
@@ -484,10 +492,10 @@ def lag() -> Lag:
         waiting=waiting,
         urgent=urgent,
         scoring=scoring,
-        held=held["n"],
+        held=held,
         oldest_wait_s=max(waits, default=None),
-        overdue=overdue["n"],
-        oldest_overdue_s=(moment - overdue["oldest"]).total_seconds() if overdue["oldest"] else None,
+        overdue=overdue,
+        oldest_overdue_s=(moment - as_datetime(overdue_since)).total_seconds() if overdue_since else None,
         workers=workers,
         last_full_rescore=ScoringRun.objects.filter(finished_at__isnull=False).first(),
         redis_ok=redis_ok,
