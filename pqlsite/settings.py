@@ -96,6 +96,8 @@ RQ_QUEUES = {
     }
     for name, timeout in (("default", 600), ("scoring", 3600))
 }
+# Workers load the job modules before forking a horse per job (scoring.worker).
+RQ = {"WORKER_CLASS": "scoring.worker.ScoringWorker"}
 # Hours a rep has to contact a lead assigned by hand (routed leads use their team's SLA).
 DEFAULT_SLA_HOURS = env.int("DEFAULT_SLA_HOURS", default=24)
 # Seconds between scheduled full rescores (manage.py rqcron scoring.cron): a
