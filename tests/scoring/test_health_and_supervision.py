@@ -17,6 +17,7 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 from rq import Worker
+from rq.utils import utcformat
 
 from leads.models import Account, Event, LeadStatus, StatusChange
 from scoring import jobs
@@ -58,7 +59,7 @@ def test_health_fails_when_no_worker_is_alive(client, redis_queues):
 def test_health_fails_when_the_only_worker_stopped_beating(client, live_worker, settings):
     settings.SCORING_WORKER_STALE_SECONDS = 120
     live_worker.connection.hset(
-        live_worker.key, "last_heartbeat", (timezone.now() - timedelta(minutes=5)).isoformat()
+        live_worker.key, "last_heartbeat", utcformat(timezone.now() - timedelta(minutes=5))
     )
     assert client.get(reverse("health")).status_code == 503
 
