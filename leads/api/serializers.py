@@ -4,9 +4,20 @@ record them (outcome, assign) or through scoring."""
 
 from rest_framework import serializers
 
+from leads.forms import json_object_problem
 from leads.models import Account, Event, LeadStatus, Person, SalesRep, StatusChange
 from leads.services import OUTCOMES_FROM
 from scoring.models import AccountScore
+
+
+class JSONObjectField(serializers.JSONField):
+    """A JSON object (traits): a list, a string or anything too deep is a 400 naming the field."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if problem := json_object_problem(value):
+            raise serializers.ValidationError(problem)
+        return value
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -45,7 +56,9 @@ class AccountSerializer(serializers.ModelSerializer):
             "last_event_at",
             "score",
         ]
-        read_only_fields = ["status", "owner", "assigned_at", "sla_due_at", "last_event_at"]
+        # external_id is the CDP's groupId: changing it would split the
+        # account in two at the next group call, so it is never edited here.
+        read_only_fields = ["external_id", "status", "owner", "assigned_at", "sla_due_at", "last_event_at"]
 
     def get_owner_name(self, account) -> str | None:
         return str(account.owner) if account.owner else None
@@ -57,7 +70,11 @@ class CriterionResultSerializer(serializers.Serializer):
     role = serializers.CharField()
     family = serializers.CharField()
     held = serializers.BooleanField()
-    observed = serializers.CharField(help_text="e.g. 'invite_sent count 12 > 10'")
+    observed = serializers.CharField(
+        help_text="In plain words, saying so when it failed: 'Sent 12 invites', "
+        "'49 employees, not at least 50'."
+    )
+    hand_raise = serializers.BooleanField(required=False)
     points = serializers.IntegerField()
 
 
@@ -72,15 +89,24 @@ class MilestoneResultSerializer(serializers.Serializer):
 class ExplanationSerializer(serializers.Serializer):
     definition = serializers.CharField()
     gates_hold = serializers.BooleanField()
-    score_threshold = serializers.IntegerField()
+    score_threshold = serializers.IntegerField(
+        allow_null=True, help_text="Null when the definition has no points (it qualifies on its gates)."
+    )
     activation_threshold = serializers.IntegerField(allow_null=True)
+    hand_raised = serializers.BooleanField(required=False)
+    fired = serializers.ListField(child=serializers.CharField(), required=False, help_text="Triggers that fired.")
     qualified_by = serializers.ListField(child=serializers.CharField())
     reasons = serializers.ListField(child=serializers.CharField())
+    against = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Criteria that held and took points away."
+    )
+    not_yet = serializers.ListField(child=serializers.CharField(), required=False)
     criteria = CriterionResultSerializer(many=True)
     milestones = MilestoneResultSerializer(many=True)
 
 
 class AccountDetailSerializer(AccountSerializer):
+    traits = JSONObjectField(required=False)
     explanation = serializers.SerializerMethodField()
 
     class Meta(AccountSerializer.Meta):
