@@ -146,6 +146,18 @@ def team_figures(*, now: datetime | None = None) -> list[RepFigures]:
     ]
 
 
+def new_since_seen(rep: SalesRep, *, seen_at: datetime | None = None):
+    """The rep's open leads assigned to them since they last opened their
+    queue (all of them before the first visit)."""
+    seen_at = seen_at if seen_at is not None else rep.queue_seen_at
+    accounts = Account.objects.filter(owner=rep, status__in=OPEN_LEAD_STATUSES)
+    return accounts.filter(assigned_at__gt=seen_at) if seen_at else accounts
+
+
+def is_new(account: Account, *, seen_at: datetime | None) -> bool:
+    return bool(account.assigned_at and (seen_at is None or account.assigned_at > seen_at))
+
+
 EVENT_NAMES_KEY = "leads:event-names-seen"
 EVENT_NAMES_SECONDS = 15 * 60
 PROPERTY_SAMPLE = 5_000

@@ -19,6 +19,7 @@ from .models import (
     MessageKind,
     Note,
     Plan,
+    SalesRep,
     StatusCause,
     StatusChange,
 )
@@ -349,25 +350,15 @@ LAST_EVENT_PRECISION = timedelta(minutes=1)
 def record_events(events: Sequence[NewEvent]) -> RecordedEvents:
     """Store events set-based; an event already stored (same source and
     message id, e.g. a client resending after a timeout) is skipped, not
-    stored twice. Accounts' last event times move forward, and the accounts
-    that got new events are rescored once the transaction commits.
+    stored twice. Accounts' last event times move forward. Returns which
+    accounts got new events: the caller asks scoring to rescore them
+    (scoring sits above this module and is told, never called from here).
     """
-    from scoring.jobs import hand_raisers, request_rescore
-
     store = store_events_and_advance if connection.vendor == "postgresql" else store_events_then_advance
     stored_per_account: dict[int, int] = {}
     for start in range(0, len(events), EVENT_BATCH):
         for account_id, stored in store(events[start : start + EVENT_BATCH]):
             stored_per_account[account_id] = stored_per_account.get(account_id, 0) + stored
-    if stored_per_account:
-        request_rescore(
-            stored_per_account,
-            hand_raised=hand_raisers(
-                (event.account_id, event.name)
-                for event in events
-                if event.account_id in stored_per_account
-            ),
-        )
     stored = sum(stored_per_account.values())
     return RecordedEvents(
         stored=stored, duplicates=len(events) - stored, account_ids=sorted(stored_per_account)
@@ -517,3 +508,30 @@ def record_outcome(*, account_id: int, outcome: LeadStatus | str, by, reason: st
 
 def add_note(*, account_id: int, author, body: str) -> Note:
     return Note.objects.create(account_id=account_id, author=author, body=body.strip())
+
+
+def update_rep_settings(
+    *,
+    rep_id: int,
+    away_from: datetime | None,
+    away_until: datetime | None,
+    alert_timing: str,
+    alert_by_email: bool,
+    alert_by_slack: bool,
+) -> None:
+    """A rep's availability and alert choices (their settings page). While
+    away, routing gives them no new leads and their due leads escalate."""
+    if away_from and away_until and away_from >= away_until:
+        raise ValueError("The return must come after the start of the absence.")
+    SalesRep.objects.filter(pk=rep_id).update(
+        away_from=away_from,
+        away_until=away_until,
+        alert_timing=alert_timing,
+        alert_by_email=alert_by_email,
+        alert_by_slack=alert_by_slack,
+    )
+
+
+def mark_queue_seen(*, rep_id: int, at: datetime) -> None:
+    """The rep opened their queue: what was assigned before now is no longer new."""
+    SalesRep.objects.filter(pk=rep_id).update(queue_seen_at=at)

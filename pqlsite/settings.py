@@ -103,7 +103,7 @@ RQ_QUEUES = {
 RQ = {"WORKER_CLASS": "scoring.worker.ScoringWorker"}
 # Hours a rep has to contact a lead assigned by hand (routed leads use their team's SLA).
 DEFAULT_SLA_HOURS = env.int("DEFAULT_SLA_HOURS", default=24)
-# Seconds between scheduled full rescores (manage.py rqcron scoring.cron): a
+# Seconds between scheduled full rescores (manage.py rqcron pqlsite.cron): a
 # daily safety net, since time-driven changes are rescored when they are due.
 SCORING_RESCORE_INTERVAL = env.int("SCORING_RESCORE_INTERVAL", default=24 * 3600)
 # Seconds between passes that rescore the results time alone has changed.

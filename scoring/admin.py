@@ -10,8 +10,8 @@ from django.http import JsonResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from leads.admin import EstimatedCountPaginator, ReadOnlyAdmin
 from leads.selectors import event_names_seen, property_keys_seen
+from pqlsite.admin import EstimatedCountPaginator, ReadOnlyAdmin
 
 from . import definitions
 from .admin_widgets import QuickMediaFormSet, QuickNumberInput, QuickSelect, quick_widgets

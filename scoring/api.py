@@ -12,7 +12,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from leads.api.filters import BooleanFilter
-from leads.api.views import ERRORS, Managers, SalesPeople, documented
+from leads.api.permissions import Managers, SalesPeople
+from leads.api.schema import ERRORS, documented
 
 from . import definitions
 from .forms import PeriodForm

@@ -14,6 +14,7 @@ from django.db.models import Q
 from leads.models import Account, Tier
 
 from . import attributes
+from .engine import Result
 from .terms import (
     COUNT_OPERATORS,
     DEFAULT_ACTIVATION_THRESHOLDS,
@@ -336,8 +337,6 @@ class AccountScore(models.Model):
         return f"{self.account_id}: {self.score}"
 
     def as_result(self):
-        from .engine import Result
-
         return Result(
             account_id=self.account_id,
             score=self.score,

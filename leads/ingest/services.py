@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from django.db.models import BigIntegerField, Case, Q, Value, When
 from django.utils import timezone
 
-from scoring.jobs import request_rescore
+from scoring.jobs import hand_raisers, request_rescore
 
 from ..models import Account, Event, PendingEvent, Person, Source
 from ..services import NewEvent, RecordedEvents, record_events
@@ -62,7 +62,7 @@ def ingest_messages(
     source: Source,
     messages: Sequence[Message],
     record: Callable[[Sequence[NewEvent]], RecordedEvents] | None = None,
-    rescore: Callable[[Iterable[int]], None] | None = None,
+    rescore: Callable[..., None] | None = None,
 ) -> Ingested:
     """Store a batch all or nothing.
 
@@ -132,9 +132,15 @@ def ingest_messages(
 
     profiles = {people[m.user_id][1] for m in messages if m.call == "identify" and m.user_id}
     rescore_ids = (changed_accounts | set(links.values()) | profiles | merged_accounts) - {None}
+    hand_raised: set[int] = set()
     if recorded is not None:
-        rescore_ids -= set(recorded.account_ids)  # record_events rescores those already
-    rescore(rescore_ids)
+        rescore_ids |= set(recorded.account_ids)
+        # Events that can fire a trigger are scored ahead of routine usage.
+        stored = set(recorded.account_ids)
+        hand_raised = hand_raisers(
+            (event.account_id, event.name) for event in attached + new_events if event.account_id in stored
+        )
+    rescore(rescore_ids, hand_raised=hand_raised)
     return Ingested(
         events=recorded.stored if recorded else 0,
         duplicates=recorded.duplicates if recorded else 0,

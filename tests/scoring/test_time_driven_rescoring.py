@@ -221,7 +221,7 @@ def test_a_window_expiry_shows_within_90_seconds_on_a_live_worker(redis_queues, 
         cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     scheduler = subprocess.Popen(
-        [sys.executable, "manage.py", "rqcron", "scoring.cron"],
+        [sys.executable, "manage.py", "rqcron", "pqlsite.cron"],
         cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     expiry = (leaving + timedelta(days=1)).timestamp()
