@@ -532,7 +532,7 @@ def test_alias_keeps_the_users_own_account_and_rescores_both(client, source, mon
     send(client, batch(identify("temp-42"), group("temp-42", "acct_old"), track(1, user="temp-42"),
                        identify("u1"), group("u1", "acct_harbor")), key=source.write_key)
     requested = []
-    monkeypatch.setattr(services, "request_rescore", lambda ids: requested.extend(ids))
+    monkeypatch.setattr(services, "request_rescore", lambda ids, **kwargs: requested.extend(ids))
 
     send(client, batch(alias("temp-42")), key=source.write_key)
 

@@ -14,7 +14,8 @@ from django.db import connection
 from rq import SimpleWorker
 
 from leads.models import Account, Event, LeadStatus, StatusChange
-from leads.services import NewEvent, record_events
+from leads.services import NewEvent
+from leads.services import record_events as store_events
 from scoring import jobs, rescoring
 from scoring.definitions import create_definition
 
@@ -45,6 +46,15 @@ def hand_raise_definition():
             dict(label="Logged in", points=10, event_name="login", operator="gte", value="1"),
         ],
     )
+
+
+def record_events(events):
+    """As ingestion does: store the events, then ask for their accounts' rescores."""
+    recorded = store_events(events)
+    jobs.request_rescore(
+        recorded.account_ids, hand_raised=jobs.hand_raisers((e.account_id, e.name) for e in events)
+    )
+    return recorded
 
 
 def events(account_ids, name, *, prefix):
