@@ -11,7 +11,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection, connections, transaction
-from django.db.models import Count, DateTimeField, ExpressionWrapper, F, Min, Q, QuerySet, TextField
+from django.db.models import (
+    Aggregate,
+    Count,
+    DateTimeField,
+    ExpressionWrapper,
+    F,
+    Min,
+    Q,
+    QuerySet,
+    TextField,
+)
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, TruncDate
 from django.utils.dateparse import parse_datetime
@@ -86,7 +96,7 @@ def count_query(measures: Iterable[Measure], *, events_in_scope: Q, now: datetim
     names = {measure.event_name for measure in measures}
     if "" not in names:
         events = events.filter(name__in=names)
-    aggregates = {}
+    aggregates: dict[str, Aggregate] = {}
     for index, measure in enumerate(measures):
         property_alias = f"p{index}"
         if measure.property_key:

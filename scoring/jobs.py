@@ -26,7 +26,7 @@ killed worker loses nothing either (its leases expire).
 import logging
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -187,7 +187,7 @@ def script(redis, source: str):
     return redis.register_script(source)
 
 
-def enqueue_rescore(account_ids: list[int], *, urgent: list[int] = ()) -> list[int]:
+def enqueue_rescore(account_ids: list[int], *, urgent: Sequence[int] = ()) -> list[int]:
     """Put the accounts in their waiting sets and make sure a drain job will
     take them; returns the ids now waiting. With Redis unreachable, they are
     held in the database for the catch-up pass instead."""
@@ -303,14 +303,15 @@ class Drained:
     sizes: list[int] = field(default_factory=list)
 
 
-def take(redis, waiting: str, *, token: str, limit: int) -> tuple[list[int], float | None]:
-    """Lease up to `limit` waiting accounts; returns them and when the oldest first waited."""
+def take(redis, waiting: str, *, token: str, limit: int) -> tuple[list[int], float]:
+    """Lease up to `limit` waiting accounts; returns them and when the oldest
+    first waited (now, when none)."""
     now = time.time()
     taken = script(redis, TAKE)(
         keys=[waiting, LEASES], args=[now, now + settings.SCORING_LEASE_SECONDS, limit, token]
     )
     ids = [int(taken[i]) for i in range(0, len(taken), 2)]
-    since = min((float(taken[i]) for i in range(1, len(taken), 2)), default=None)
+    since = min((float(taken[i]) for i in range(1, len(taken), 2)), default=now)
     return ids, since
 
 
