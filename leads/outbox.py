@@ -9,11 +9,13 @@ nothing: the messages wait in the table for the periodic delivery pass.
 """
 
 import logging
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import transaction
+import orjson
+from django.db import connection, transaction
 from django.utils import timezone
 
 from .models import (
@@ -103,24 +105,63 @@ def announce(announcements: Iterable[Announcement], *, now: datetime | None = No
         kind = MessageKind(item.kind)
         people = DeliveryState.PENDING if kind in FOR_PEOPLE else DeliveryState.SKIPPED
         rows.append(
-            OutboxMessage(
-                kind=kind,
-                dedupe_key=item.dedupe_key,
-                account_id=item.account_id,
-                rep_id=item.rep_id,
-                team_id=item.team_id,
-                status_change_id=item.status_change_id,
-                payload=item.payload,
-                created_at=now,
-                email_state=people,
-                slack_state=people,
+            (
+                uuid.uuid4(),
+                kind.value,
+                item.dedupe_key,
+                item.account_id,
+                item.rep_id,
+                item.team_id,
+                item.status_change_id,
+                item.payload,
+                people.value,
             )
         )
     if rows:
         with transaction.atomic(savepoint=False):
-            OutboxMessage.objects.bulk_create(rows, batch_size=WRITE_BATCH, ignore_conflicts=True)
+            write = insert_by_json if connection.vendor == "postgresql" else insert_by_orm
+            for start in range(0, len(rows), WRITE_BATCH):
+                write(rows[start : start + WRITE_BATCH], now=now)
             transaction.on_commit(wake_channels, robust=True)
     return len(rows)
+
+
+OUTBOX_COLUMNS = [
+    "message_id", "kind", "dedupe_key", "account_id", "rep_id", "team_id", "status_change_id",
+    "payload", "email_state", "slack_state", "created_at", "webhook_state", "attempts", "last_error",
+]
+
+
+def insert_by_json(rows: list[tuple], *, now: datetime) -> None:
+    """PostgreSQL, one statement a batch: the rows go in as one JSON
+    parameter, unpacked by the server. A full rescore that qualifies
+    thousands of accounts writes thousands of messages, and the ORM's
+    bulk_create (fourteen parameters a row) cost most of the rescore again."""
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(column) for column in OUTBOX_COLUMNS)
+    values = [[str(message_id), *rest] for message_id, *rest in rows]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(OutboxMessage._meta.db_table)} ({columns}) "  # noqa: S608
+            "SELECT (e ->> 0)::uuid, e ->> 1, e ->> 2, (e ->> 3)::bigint, (e ->> 4)::bigint, "
+            "(e ->> 5)::bigint, (e ->> 6)::bigint, e -> 7, e ->> 8, e ->> 8, %s, %s, 0, '' "
+            "FROM jsonb_array_elements(%s::jsonb) AS e ON CONFLICT DO NOTHING",
+            [now, DeliveryState.PENDING.value, orjson.dumps(values).decode()],
+        )
+
+
+def insert_by_orm(rows: list[tuple], *, now: datetime) -> None:
+    OutboxMessage.objects.bulk_create(
+        [
+            OutboxMessage(
+                message_id=message_id, kind=kind, dedupe_key=dedupe_key, account_id=account_id,
+                rep_id=rep_id, team_id=team_id, status_change_id=status_change_id, payload=payload,
+                created_at=now, email_state=people, slack_state=people,
+            )
+            for message_id, kind, dedupe_key, account_id, rep_id, team_id, status_change_id, payload, people in rows
+        ],
+        ignore_conflicts=True,
+    )
 
 
 def status_announcement(
