@@ -170,7 +170,7 @@ WEBHOOKS_DISABLE_AFTER = env.int("WEBHOOKS_DISABLE_AFTER", default=24 * 3600)
 # claiming this many at a time; then it yields the worker.
 WEBHOOKS_RUN_LIMIT = env.int("WEBHOOKS_RUN_LIMIT", default=500)
 WEBHOOKS_RUN_SECONDS = env.float("WEBHOOKS_RUN_SECONDS", default=30)
-WEBHOOKS_BATCH = env.int("WEBHOOKS_BATCH", default=20)
+WEBHOOKS_BATCH = env.int("WEBHOOKS_BATCH", default=50)
 # Workers sending to one endpoint at once.
 WEBHOOKS_ENDPOINT_CONCURRENCY = env.int("WEBHOOKS_ENDPOINT_CONCURRENCY", default=1)
 # Seconds between sweeps (due retries, disabling), and an old secret's life after a rotation.

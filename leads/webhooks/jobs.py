@@ -9,6 +9,12 @@ and deliveries are rows in the database, not in Redis: with Redis down
 nothing is lost, and the sweep (every WEBHOOKS_SWEEP_INTERVAL seconds) fans
 out what a wake-up missed and wakes every endpoint with something due,
 retries included.
+
+The jobs are short and bounded (time limits on every send, a cap per run),
+so the webhooks queue can be served by RQ's SimpleWorker (no fork per job:
+on a busy host a fork cost a few hundred milliseconds a hop, and a webhook
+takes two hops). Each job starts with close_old_connections(), as a request
+would, since a SimpleWorker keeps its database connection between jobs.
 """
 
 import logging
@@ -17,7 +23,7 @@ from collections.abc import Iterable
 
 import django_rq
 from django.conf import settings
-from django.db import transaction
+from django.db import close_old_connections, transaction
 from redis.exceptions import RedisError
 
 from scoring.jobs import inline_redis, redis_at
@@ -66,6 +72,7 @@ def enqueue_fan_out() -> bool:
 def fan_out_job() -> dict:
     """Fan out the outbox's new messages, batch by batch; each batch's
     endpoints are woken as it commits."""
+    close_old_connections()
     queue = webhooks_queue()
     if queue.is_async:
         queue.connection.delete(FAN_OUT_FLAG)
@@ -115,6 +122,7 @@ def enqueue_delivery(endpoint_ids: Iterable[int]) -> list[int]:
 
 
 def deliver_endpoint_job(endpoint_id: int) -> dict:
+    close_old_connections()
     queue = webhooks_queue()
     if queue.is_async:
         queue.connection.delete(QUEUED_FLAG.format(endpoint_id))
@@ -127,6 +135,7 @@ def deliver_endpoint_job(endpoint_id: int) -> dict:
 def sweep_job() -> dict:
     """Periodic: disable endpoints failing for a day (and tell the managers),
     and wake every endpoint with deliveries due (new, retries, replays)."""
+    close_old_connections()
     disabled = delivery.disable_failing_endpoints()
     if fanout.has_pending():
         enqueue_fan_out()
