@@ -4,11 +4,10 @@ with the same rules of who sees what."""
 from django.utils import timezone
 from drf_spectacular.utils import (
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import mixins, permissions, status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
@@ -27,11 +26,12 @@ from scoring.selectors import explained_score, explained_scores
 
 from .filters import AccountFilter, EventFilter, PersonFilter, StatusChangeFilter
 from .pagination import NewestFirst, QueuePage
+from .permissions import Managers, ManagersWrite, SalesPeople
+from .schema import ERRORS, documented
 from .serializers import (
     AccountDetailSerializer,
     AccountSerializer,
     AssignSerializer,
-    ErrorSerializer,
     EventSerializer,
     OutcomeSerializer,
     PersonSerializer,
@@ -39,50 +39,12 @@ from .serializers import (
     StatusChangeSerializer,
 )
 
-ERRORS = {
-    400: OpenApiResponse(ErrorSerializer, description="Bad input: the body names each field in error."),
-    401: OpenApiResponse(ErrorSerializer, description="No or invalid credentials."),
-    403: OpenApiResponse(ErrorSerializer, description="Signed in, but not allowed (e.g. not a manager)."),
-    404: OpenApiResponse(ErrorSerializer, description="No such object, or not yours to see."),
-    429: OpenApiResponse(ErrorSerializer, description="Too many requests; retry after Retry-After seconds."),
-}
-
-
-def documented(ok, *codes):
-    return {200: ok, **{code: ERRORS[code] for code in (401, 403, 429, *codes)}}
-
 
 def of_visible_accounts(queryset, user):
     """Rows of the accounts this user may see (all of them for managers)."""
     if is_manager(user):
         return queryset
     return queryset.filter(account__in=visible_accounts(user))
-
-
-class SalesPeople(permissions.BasePermission):
-    """Managers and reps; anyone else signed in gets 403."""
-
-    message = "This API is for sales managers and reps."
-
-    def has_permission(self, request, view):
-        user = request.user
-        return bool(user and user.is_authenticated and (is_manager(user) or rep_of(user)))
-
-
-class Managers(permissions.BasePermission):
-    message = "Only sales managers may do this."
-
-    def has_permission(self, request, view):
-        return bool(request.user and request.user.is_authenticated and is_manager(request.user))
-
-
-class ManagersWrite(permissions.BasePermission):
-    """Reading for every sales person, changing for managers only."""
-
-    message = "Only sales managers may change this."
-
-    def has_permission(self, request, view):
-        return request.method in permissions.SAFE_METHODS or is_manager(request.user)
 
 
 @extend_schema_view(

@@ -8,7 +8,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from leads.admin import EstimatedCountPaginator
+from pqlsite.admin import EstimatedCountPaginator
 
 from . import delivery, endpoints
 from .forms import EndpointForm
