@@ -177,6 +177,8 @@ WEBHOOKS_ENDPOINT_CONCURRENCY = env.int("WEBHOOKS_ENDPOINT_CONCURRENCY", default
 # Seconds between sweeps (due retries, disabling), and an old secret's life after a rotation.
 WEBHOOKS_SWEEP_INTERVAL = env.int("WEBHOOKS_SWEEP_INTERVAL", default=5)
 WEBHOOKS_ROTATION_OVERLAP = env.int("WEBHOOKS_ROTATION_OVERLAP", default=24 * 3600)
+# Days a delivery that ended (delivered or failed) and each attempt are kept.
+WEBHOOKS_RETENTION_DAYS = env.int("WEBHOOKS_RETENTION_DAYS", default=30)
 # The django-rq dashboard (queues, failed jobs) appears in the admin index.
 RQ_SHOW_ADMIN_LINK = True
 

@@ -425,3 +425,15 @@ def disable_failing_endpoints() -> list[Endpoint]:
             now=now,
         )
     return failing
+
+
+def prune_old_deliveries() -> int:
+    """Forget deliveries that ended (delivered or failed) and attempts older
+    than WEBHOOKS_RETENTION_DAYS: the log would otherwise grow for ever.
+    What is still pending is kept, however old. Returns the deliveries removed."""
+    cutoff = timezone.now() - timedelta(days=settings.WEBHOOKS_RETENTION_DAYS)
+    Attempt.objects.filter(attempted_at__lt=cutoff).delete()
+    removed, _ = Delivery.objects.filter(
+        status__in=[DeliveryStatus.DELIVERED, DeliveryStatus.FAILED], created_at__lt=cutoff
+    ).delete()
+    return removed

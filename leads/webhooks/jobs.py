@@ -13,8 +13,8 @@ retries included.
 The jobs are short and bounded (time limits on every send, a cap per run),
 so the webhooks queue can be served by RQ's SimpleWorker (no fork per job:
 on a busy host a fork cost a few hundred milliseconds a hop, and a webhook
-takes two hops). Each job starts with close_old_connections(), as a request
-would, since a SimpleWorker keeps its database connection between jobs.
+takes two hops). Each job starts with close_old_connections() (in_worker), as a
+request would, since a SimpleWorker keeps its database connection between jobs.
 """
 
 import logging
@@ -48,6 +48,14 @@ def webhooks_queue():
     return django_rq.get_queue(QUEUE, connection=inline_redis(), is_async=False, commit_mode="auto")
 
 
+def in_worker() -> None:
+    """In a worker, drop a connection that broke or outlived CONN_MAX_AGE,
+    as Django does around a request (a SimpleWorker keeps one between jobs).
+    Inline (no Redis), the job runs inside the caller's transaction: leave it."""
+    if settings.RQ_QUEUES[QUEUE]["ASYNC"]:
+        close_old_connections()
+
+
 def wake_up() -> None:
     """Registered with the outbox: called after a transaction that wrote
     messages commits. Cheap, and never raises for Redis."""
@@ -72,7 +80,7 @@ def enqueue_fan_out() -> bool:
 def fan_out_job() -> dict:
     """Fan out the outbox's new messages, batch by batch; each batch's
     endpoints are woken as it commits."""
-    close_old_connections()
+    in_worker()
     queue = webhooks_queue()
     if queue.is_async:
         queue.connection.delete(FAN_OUT_FLAG)
@@ -122,7 +130,7 @@ def enqueue_delivery(endpoint_ids: Iterable[int]) -> list[int]:
 
 
 def deliver_endpoint_job(endpoint_id: int) -> dict:
-    close_old_connections()
+    in_worker()
     queue = webhooks_queue()
     if queue.is_async:
         queue.connection.delete(QUEUED_FLAG.format(endpoint_id))
@@ -135,9 +143,15 @@ def deliver_endpoint_job(endpoint_id: int) -> dict:
 def sweep_job() -> dict:
     """Periodic: disable endpoints failing for a day (and tell the managers),
     and wake every endpoint with deliveries due (new, retries, replays)."""
-    close_old_connections()
+    in_worker()
     disabled = delivery.disable_failing_endpoints()
     if fanout.has_pending():
         enqueue_fan_out()
     woken = enqueue_delivery(delivery.endpoints_with_due_work())
     return {"disabled": [endpoint.pk for endpoint in disabled], "woken": woken}
+
+
+def prune_job() -> int:
+    """Daily: drop deliveries and attempts past their retention."""
+    in_worker()
+    return delivery.prune_old_deliveries()
