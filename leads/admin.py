@@ -102,8 +102,8 @@ class PersonInline(admin.TabularInline):
 
 class StatusChangeInline(admin.TabularInline):
     model = StatusChange
-    fields = ["changed_at", "from_status", "to_status", "cause", "changed_by", "reason"]
-    readonly_fields = fields
+    readonly_fields = ["changed_at", "from_status", "to_status", "cause", "changed_by", "reason"]
+    fields = tuple(readonly_fields)
     ordering = ["-changed_at", "-id"]
     extra = 0
     can_delete = False
@@ -120,7 +120,7 @@ class StatusChangeInline(admin.TabularInline):
 
 
 # Traits and properties are JSON objects: ingest merges into them key by key.
-JSON_OBJECTS = {models.JSONField: {"form_class": JSONObjectField}}
+JSON_OBJECTS: dict[type[models.Field], dict] = {models.JSONField: {"form_class": JSONObjectField}}
 
 
 class AccountForm(forms.ModelForm):
@@ -367,11 +367,11 @@ class SalesRepForm(CoverageForm):
         ]
 
     def clean(self):
-        cleaned = super().clean()
-        away_from, away_until = cleaned.get("away_from"), cleaned.get("away_until")
+        super().clean()
+        away_from, away_until = self.cleaned_data.get("away_from"), self.cleaned_data.get("away_until")
         if away_from and away_until and away_from >= away_until:
             self.add_error("away_until", "The return must come after the start of the absence.")
-        return cleaned
+        return self.cleaned_data
 
 
 @admin.register(SalesRep)

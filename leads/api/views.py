@@ -14,7 +14,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
+from rest_framework.views import APIView
 
 from leads import selectors
 from leads.access import is_manager, rep_of, visible_accounts
@@ -137,8 +137,8 @@ class EventViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [SalesPeople]
     filterset_class = EventFilter
     pagination_class = NewestFirst
-    search_fields = []
-    ordering_fields = []
+    search_fields: list[str] = []
+    ordering_fields: list[str] = []
 
     def get_queryset(self):
         return of_visible_accounts(Event.objects.all(), self.request.user)
@@ -154,7 +154,7 @@ class StatusChangeViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = StatusChangeSerializer
     permission_classes = [SalesPeople]
     filterset_class = StatusChangeFilter
-    search_fields = []
+    search_fields: list[str] = []
     ordering_fields = ["changed_at"]
     ordering = ["-changed_at", "-id"]
 
@@ -210,7 +210,8 @@ class QueueView(ListAPIView):
 class TokenView(ObtainAuthToken):
     """POST username and password for your API token; DELETE (with the token) revokes it."""
 
-    parser_classes = api_settings.DEFAULT_PARSER_CLASSES
+    # The API's own parsers (ObtainAuthToken narrows them to forms).
+    parser_classes = APIView.parser_classes
 
     @extend_schema(responses={204: None, 401: ERRORS[401]})
     def delete(self, request):

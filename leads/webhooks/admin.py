@@ -24,7 +24,8 @@ class RecentAttemptInline(admin.TabularInline):
     """The endpoint's latest attempts (all of them: the attempts list)."""
 
     model = Attempt
-    fields = readonly_fields = ("attempted_at", "delivery", "response_code", "outcome", "duration_ms", "error")
+    readonly_fields = ["attempted_at", "delivery", "response_code", "outcome", "duration_ms", "error"]
+    fields = tuple(readonly_fields)
     extra = 0
     can_delete = False
     verbose_name_plural = f"latest {RECENT_ATTEMPTS_SHOWN} attempts"
@@ -175,7 +176,8 @@ class EndpointAdmin(admin.ModelAdmin):
 
 class AttemptInline(admin.TabularInline):
     model = Attempt
-    fields = readonly_fields = ("attempted_at", "response_code", "outcome", "duration_ms", "error")
+    readonly_fields = ["attempted_at", "response_code", "outcome", "duration_ms", "error"]
+    fields = tuple(readonly_fields)
     extra = 0
     can_delete = False
 
@@ -200,10 +202,11 @@ class DeliveryAdmin(admin.ModelAdmin):
     search_help_text = "Exact webhook-id or account external id."
     paginator = EstimatedCountPaginator
     show_full_result_count = False
-    fields = readonly_fields = (
+    readonly_fields = [
         "message_id", "event_type", "endpoint", "account", "status", "attempts", "created_at",
         "next_attempt_at", "delivered_at", "last_attempt_at", "last_response_code", "last_error", "body",
-    )
+    ]
+    fields = tuple(readonly_fields)
     inlines = [AttemptInline]
     actions = ["replay"]
 
@@ -228,9 +231,9 @@ class DeliveryAdmin(admin.ModelAdmin):
 class AttemptAdmin(admin.ModelAdmin):
     """Every attempt: when, the answer, how long it took."""
 
-    list_display = fields = readonly_fields = (
-        "attempted_at", "endpoint", "delivery", "response_code", "outcome", "duration_ms", "error"
-    )
+    readonly_fields = ["attempted_at", "endpoint", "delivery", "response_code", "outcome", "duration_ms", "error"]
+    list_display = tuple(readonly_fields)
+    fields = tuple(readonly_fields)
     list_select_related = ["endpoint", "delivery"]
     list_filter = ["outcome", "endpoint"]
     search_fields = ["=delivery__message_id"]
