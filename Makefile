@@ -49,7 +49,7 @@ browser:
 # With REDIS_URL set: the worker (retries and delayed jobs need --with-scheduler)
 # and the periodic full rescore (run exactly one).
 worker: $(VENV)/.installed-run
-	$(BIN)/python manage.py rqworker scoring default --with-scheduler
+	$(BIN)/python manage.py rqworker scoring default webhooks --with-scheduler
 
 # Webhook delivery on its own queue (docs/operations.md): run two or more.
 webhooks-worker: $(VENV)/.installed-run
