@@ -1,7 +1,7 @@
 """The project's periodic jobs, run by `manage.py rqcron pqlsite.cron` (run
 exactly one such process). Each app lists its own; this registers them all.
 
-- Scoring: the full rescore and the catch-up pass (scoring.cron).
+- Scoring: the time-driven pass, the catch-up pass and the daily full rescore (scoring.cron).
 - Ingest: pending events of visitors who never identify expire.
 - Alerts: a delivery pass (what an on-commit wake-up missed, e.g. while Redis
   was down), the SLA check, and the hourly look for digests due.
