@@ -189,12 +189,14 @@ WEBHOOKS_DISABLE_AFTER = env.int("WEBHOOKS_DISABLE_AFTER", default=24 * 3600)
 # claiming this many at a time; then it yields the worker.
 WEBHOOKS_RUN_LIMIT = env.int("WEBHOOKS_RUN_LIMIT", default=500)
 WEBHOOKS_RUN_SECONDS = env.float("WEBHOOKS_RUN_SECONDS", default=30)
-WEBHOOKS_BATCH = env.int("WEBHOOKS_BATCH", default=20)
+WEBHOOKS_BATCH = env.int("WEBHOOKS_BATCH", default=50)
 # Workers sending to one endpoint at once.
 WEBHOOKS_ENDPOINT_CONCURRENCY = env.int("WEBHOOKS_ENDPOINT_CONCURRENCY", default=1)
 # Seconds between sweeps (due retries, disabling), and an old secret's life after a rotation.
 WEBHOOKS_SWEEP_INTERVAL = env.int("WEBHOOKS_SWEEP_INTERVAL", default=5)
 WEBHOOKS_ROTATION_OVERLAP = env.int("WEBHOOKS_ROTATION_OVERLAP", default=24 * 3600)
+# Days a delivery that ended (delivered or failed) and each attempt are kept.
+WEBHOOKS_RETENTION_DAYS = env.int("WEBHOOKS_RETENTION_DAYS", default=30)
 # The django-rq dashboard (queues, failed jobs) appears in the admin index.
 RQ_SHOW_ADMIN_LINK = True
 
