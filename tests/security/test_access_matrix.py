@@ -280,6 +280,8 @@ ROUTES: dict[str, Case | list[Case]] = {
         ),
     ),
     "logout/": public("/logout/", every(405, OPTIONS=200, POST=302)),
+    # For monitors: no sign-in, read only (inline jobs here: no worker to miss).
+    "health/": public("/health/", every(405, GET=200, HEAD=200)),
     # Metrics and the criteria lab.
     "metrics/": managers_page("/metrics/"),
     "metrics.json": managers_page("/metrics.json"),
@@ -422,6 +424,11 @@ ROUTES: dict[str, Case | list[Case]] = {
         )
         for model in ("account", "person", "salesrep", "statuschange")
     },
+    # The definition builder's live preview: JSON for a POSTed form (an empty
+    # one answers with its errors).
+    "admin/scoring/definition/preview/": staff(
+        "/admin/scoring/definition/preview/", every(405, POST=200)
+    ),
     "admin/password_change/": staff("/admin/password_change/", every(200)),
     "admin/password_change/done/": staff("/admin/password_change/done/", reads(200, 405)),
     "admin/autocomplete/": staff(
