@@ -18,9 +18,12 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
+from django.db import connection, transaction
+from django.utils import timezone
 
+from leads.ingest.history import store
 from leads.models import Account, Event, ImportedChunk, LeadStatus, Person, Source, StatusChange
+from leads.services import NewEvent
 from scoring.models import ScoringRun
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -290,3 +293,28 @@ def test_rows_the_database_cannot_store_are_refused_not_fatal(tmp_path, source):
 
     assert list(Event.objects.values_list("message_id", "name")) == [("ok", "\U0001f600")]
     assert out.splitlines()[-1].endswith("stored=1 pending=0 profiles=1 duplicates=0 rejected=4")
+
+
+def test_validating_in_a_process_of_its_own_stores_the_same(tmp_path, source):
+    path = history_file(tmp_path)
+
+    out = run_import(path, "--source", "product", "--chunk-size", "4", "--workers", "1")
+
+    assert out.splitlines()[-1] == "read=15 stored=5 pending=0 profiles=2 duplicates=2 rejected=6"
+    assert Event.objects.count() == 5
+
+
+def test_an_event_stored_live_during_the_copy_is_skipped_not_fatal(source, monkeypatch):
+    account = Account.objects.create(name="Harbor", external_id="acct_harbor")
+    at = timezone.now()
+    Event.objects.create(account=account, name="login", occurred_at=at, source="product", message_id="live-1")
+    events = [NewEvent(account_id=account.pk, name="login", occurred_at=at, message_id=message_id, source="product")
+              for message_id in ("live-1", "new-1")]
+    # As if a live request stored live-1 between the lookup and the COPY.
+    monkeypatch.setattr(store, "already_stored", lambda events: set())
+
+    with transaction.atomic():
+        recorded = store.copy_events(events)
+
+    assert (recorded.stored, recorded.duplicates, recorded.account_ids) == (1, 1, [account.pk])
+    assert sorted(Event.objects.values_list("message_id", flat=True)) == ["live-1", "new-1"]
