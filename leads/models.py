@@ -34,9 +34,7 @@ class LeadStatus(models.TextChoices):
     DISQUALIFIED = "disqualified", "Disqualified"
 
 
-# Statuses only scoring and routing set; the rest record what a person decided.
-AUTOMATIC_STATUSES = frozenset({LeadStatus.SIGNED_UP, LeadStatus.PQL, LeadStatus.ASSIGNED})
-HUMAN_STATUSES = frozenset({LeadStatus.CONTACTED, LeadStatus.CONVERTED, LeadStatus.DISQUALIFIED})
+# A lead is open from PQL until a person closes it (converted or disqualified).
 OPEN_LEAD_STATUSES = frozenset({LeadStatus.PQL, LeadStatus.ASSIGNED, LeadStatus.CONTACTED})
 
 country_code = RegexValidator(r"^[A-Z]{2}$", "Use a two-letter ISO 3166 country code, e.g. US.")
@@ -125,9 +123,6 @@ class AccountQuerySet(models.QuerySet):
 
     def open_leads(self):
         return self.filter(status__in=OPEN_LEAD_STATUSES)
-
-    def owned_by(self, rep):
-        return self.filter(owner=rep)
 
 
 class Account(models.Model):

@@ -19,6 +19,7 @@ from .models import (
     MessageKind,
     Note,
     Plan,
+    SalesRep,
     StatusCause,
     StatusChange,
 )
@@ -349,18 +350,15 @@ LAST_EVENT_PRECISION = timedelta(minutes=1)
 def record_events(events: Sequence[NewEvent]) -> RecordedEvents:
     """Store events set-based; an event already stored (same source and
     message id, e.g. a client resending after a timeout) is skipped, not
-    stored twice. Accounts' last event times move forward, and the accounts
-    that got new events are rescored once the transaction commits.
+    stored twice. Accounts' last event times move forward. Returns which
+    accounts got new events: the caller asks scoring to rescore them
+    (scoring sits above this module and is told, never called from here).
     """
-    from scoring.jobs import request_rescore
-
     store = store_events_and_advance if connection.vendor == "postgresql" else store_events_then_advance
     stored_per_account: dict[int, int] = {}
     for start in range(0, len(events), EVENT_BATCH):
         for account_id, stored in store(events[start : start + EVENT_BATCH]):
             stored_per_account[account_id] = stored_per_account.get(account_id, 0) + stored
-    if stored_per_account:
-        request_rescore(stored_per_account)
     stored = sum(stored_per_account.values())
     return RecordedEvents(
         stored=stored, duplicates=len(events) - stored, account_ids=sorted(stored_per_account)
@@ -402,7 +400,8 @@ def store_events_and_advance(batch: Sequence[NewEvent]) -> list[tuple[int, int]]
             f"WHERE {accounts}.id = latest.account_id AND ({accounts}.last_event_at IS NULL "
             f"OR {accounts}.last_event_at < latest.at - %s)) "
             "SELECT account_id, stored FROM latest",
-            [timezone.now(), EVENT_ROWS_JSON.encode(rows), LAST_EVENT_PRECISION],
+            # psycopg adapts the timedelta to an interval; the stubs list no timedelta.
+            [timezone.now(), EVENT_ROWS_JSON.encode(rows), LAST_EVENT_PRECISION],  # type: ignore[list-item]
         )
         return cursor.fetchall()
 
@@ -503,6 +502,7 @@ def record_outcome(*, account_id: int, outcome: LeadStatus | str, by, reason: st
     change = change_status(
         account_id=account_id, to_status=outcome, cause=StatusCause.USER, changed_by=by, reason=reason.strip()
     )
+    assert change is not None  # the status was checked above to be one it moves from
     if outcome == LeadStatus.CONVERTED:
         Account.objects.filter(pk=account_id).update(plan=Plan.PAID)
     return change
@@ -510,3 +510,30 @@ def record_outcome(*, account_id: int, outcome: LeadStatus | str, by, reason: st
 
 def add_note(*, account_id: int, author, body: str) -> Note:
     return Note.objects.create(account_id=account_id, author=author, body=body.strip())
+
+
+def update_rep_settings(
+    *,
+    rep_id: int,
+    away_from: datetime | None,
+    away_until: datetime | None,
+    alert_timing: str,
+    alert_by_email: bool,
+    alert_by_slack: bool,
+) -> None:
+    """A rep's availability and alert choices (their settings page). While
+    away, routing gives them no new leads and their due leads escalate."""
+    if away_from and away_until and away_from >= away_until:
+        raise ValueError("The return must come after the start of the absence.")
+    SalesRep.objects.filter(pk=rep_id).update(
+        away_from=away_from,
+        away_until=away_until,
+        alert_timing=alert_timing,
+        alert_by_email=alert_by_email,
+        alert_by_slack=alert_by_slack,
+    )
+
+
+def mark_queue_seen(*, rep_id: int, at: datetime) -> None:
+    """The rep opened their queue: what was assigned before now is no longer new."""
+    SalesRep.objects.filter(pk=rep_id).update(queue_seen_at=at)

@@ -151,7 +151,7 @@ def advance_last_events(latest: dict[int, datetime]) -> None:
             "FROM (SELECT unnest(%s::bigint[]) AS id, unnest(%s::timestamptz[]) AS at) AS v "
             f"WHERE {accounts}.id = v.id AND ({accounts}.last_event_at IS NULL "
             f"OR {accounts}.last_event_at < v.at - %s)",
-            [ids, [latest[pk] for pk in ids], LAST_EVENT_PRECISION],
+            [ids, [latest[pk] for pk in ids], LAST_EVENT_PRECISION],  # type: ignore[list-item]  # an interval
         )
 
 
