@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from io import StringIO
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from django.utils import timezone
 from leads.ingest.history import store
 from leads.models import Account, Event, ImportedChunk, LeadStatus, Person, Source, StatusChange
 from leads.services import NewEvent
+from scoring.definitions import create_definition
 from scoring.models import ScoringRun
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -318,3 +320,23 @@ def test_an_event_stored_live_during_the_copy_is_skipped_not_fatal(source, monke
 
     assert (recorded.stored, recorded.duplicates, recorded.account_ids) == (1, 1, [account.pk])
     assert sorted(Event.objects.values_list("message_id", flat=True)) == ["live-1", "new-1"]
+
+
+def test_the_full_rescore_after_an_import_sets_when_time_alone_changes_the_score(tmp_path, source):
+    create_definition(
+        name="Recent logins", is_active=True, score_threshold=100,
+        criteria=[dict(label="Logged in lately", role="trigger", event_name="login", operator="gte", value="1",
+                       window="last_days", window_days=14)],
+    )
+    logged_in = (timezone.now() - timedelta(days=3)).replace(microsecond=0)
+    path = write_jsonl(tmp_path / "recent.jsonl", [
+        {"type": "group", "messageId": "g", "userId": "u1", "groupId": "acct_harbor",
+         "timestamp": "2025-03-01T09:00:00Z"},
+        track("t1", at=logged_in.isoformat()),
+    ])
+
+    run_import(path, "--source", "product")
+
+    score = Account.objects.get().score
+    assert score.qualifies
+    assert score.next_change_at == logged_in + timedelta(days=14)  # when the login leaves the window
