@@ -158,7 +158,7 @@ def advance_last_events(latest: dict[int, datetime]) -> None:
 EVENT_PROPERTIES_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
 
 
-def no_rescore(account_ids: Iterable[int]) -> None:
+def no_rescore(account_ids: Iterable[int], *, hand_raised: Iterable[int] = ()) -> None:
     """Chunks ask for no rescore: one full rescore follows the import."""
 
 
