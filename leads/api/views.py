@@ -16,6 +16,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from leads import selectors
 from leads.access import is_manager, rep_of, visible_accounts
@@ -259,6 +260,9 @@ class QueueView(ListAPIView):
 
 class TokenView(ObtainAuthToken):
     """POST username and password for your API token; DELETE (with the token) revokes it."""
+
+    # ObtainAuthToken names DRF's own parsers; the project's bound JSON's depth.
+    parser_classes = api_settings.DEFAULT_PARSER_CLASSES
 
     @extend_schema(responses={204: None, 401: ERRORS[401]})
     def delete(self, request):
