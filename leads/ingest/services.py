@@ -183,7 +183,7 @@ def upsert_accounts(groups: Sequence[Message]) -> tuple[dict[str, int], set[int]
     for account in accounts:
         columns, traits, _ = merged[account.external_id]
         differ = {name for name, value in columns.items() if getattr(account, name) != value}
-        new_traits = {**account.traits, **traits}
+        new_traits = {**as_object(account.traits), **traits}
         if new_traits != account.traits:
             differ.add("traits")
         if differ:
@@ -196,6 +196,12 @@ def upsert_accounts(groups: Sequence[Message]) -> tuple[dict[str, int], set[int]
     if changed:
         Account.objects.bulk_update(changed, sorted(fields | {"updated_at"}))
     return {account.external_id: account.pk for account in accounts}, {a.pk for a in changed}
+
+
+def as_object(traits) -> dict:
+    """Stored traits as an object: rows written before the API refused other
+    JSON (a list, a number) take new traits in place of the old value."""
+    return traits if isinstance(traits, dict) else {}
 
 
 def known_accounts(group_ids: Iterable[str]) -> dict[str, int]:
@@ -368,7 +374,14 @@ def _upsert_people(
     table = quote(Person._meta.db_table)
     postgres = connection.vendor == "postgresql"
     row = "(" + ", ".join(["%s"] * 5 + ["%s::jsonb" if postgres else "%s"] + ["%s"] * 2) + ")"
-    merge_traits = f"{table}.traits || EXCLUDED.traits" if postgres else f"json_patch({table}.traits, EXCLUDED.traits)"
+    # Traits stored as something other than an object (by hand, or before the
+    # API refused it) are replaced, not concatenated with (jsonb || on an array).
+    merge_traits = (
+        f"CASE WHEN jsonb_typeof({table}.traits) = 'object' THEN {table}.traits ELSE '{{}}'::jsonb END "
+        "|| EXCLUDED.traits"
+        if postgres
+        else f"json_patch({table}.traits, EXCLUDED.traits)"
+    )
     adapt = connection.ops.adapt_datetimefield_value
     params = []
     for person in rows:
@@ -534,7 +547,7 @@ def fold(earlier: Person, *, into: Person) -> None:
     for column in ("email", "name", "title"):
         if not getattr(into, column):
             setattr(into, column, getattr(earlier, column))
-    into.traits = {**earlier.traits, **into.traits}
+    into.traits = {**as_object(earlier.traits), **as_object(into.traits)}
     if into.account_id is None:
         into.account_id = earlier.account_id
     firsts = [at for at in (into.first_seen_at, earlier.first_seen_at) if at is not None]
