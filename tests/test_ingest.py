@@ -12,7 +12,7 @@ import pytest
 from django.db import OperationalError
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from leads.ingest import services
+from leads.ingest import pending, services
 from leads.ingest.messages import BATCH_LIMIT, MESSAGE_LIMIT
 from leads.models import Account, Event, LeadStatus, PendingEvent, Person, Source
 from scoring import jobs
@@ -712,7 +712,7 @@ def test_pending_events_past_the_retention_are_deleted(client, source, settings)
     for n, days in enumerate((45, 31, 29, 0)):
         waiting_since(days, n, client=client, source=source)
 
-    assert services.expire_pending_events() == 2
+    assert pending.expire_pending_events() == 2
 
     assert sorted(PendingEvent.objects.values_list("message_id", flat=True)) == ["track-2", "track-3"]
 
