@@ -9,7 +9,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.postgres.forms import SimpleArrayField
 from django.core.paginator import Paginator
-from django.db import connection
+from django.db import connection, models
 from django.db.models import Count, Max, Min, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
@@ -19,6 +19,7 @@ from django_rq.models import Dashboard
 
 from scoring.jobs import request_rescore
 
+from .forms import JSONObjectField
 from .models import (
     OPEN_LEAD_STATUSES,
     Account,
@@ -53,12 +54,11 @@ class EstimatedCountPaginator(Paginator):
     @cached_property
     def count(self):
         if connection.vendor == "postgresql":
-            sql, params = self.object_list.query.sql_with_params()
-            with connection.cursor() as cursor:
-                cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
-                plan = cursor.fetchone()[0]
-            plan = json.loads(plan) if isinstance(plan, str) else plan
-            estimate = int(plan[0]["Plan"]["Plan Rows"])
+            plan = self.object_list.explain(format="json")
+            if not plan:  # a filter no row can match, e.g. an id out of range: nothing to run
+                return 0
+            plan = json.loads(plan)
+            estimate = int((plan[0] if isinstance(plan, list) else plan)["Plan"]["Plan Rows"])
             if estimate >= self.exact_below:
                 return estimate
         return super().count
@@ -137,6 +137,10 @@ class StatusChangeInline(admin.TabularInline):
         return super().get_queryset(request).select_related("changed_by")
 
 
+# Traits and properties are JSON objects: ingest merges into them key by key.
+JSON_OBJECTS = {models.JSONField: {"form_class": JSONObjectField}}
+
+
 class AccountForm(forms.ModelForm):
     class Meta:
         model = Account
@@ -144,6 +148,7 @@ class AccountForm(forms.ModelForm):
             "name", "domain", "external_id", "status", "owner", "industry", "country",
             "employee_count", "plan", "traits", "signed_up_at", "trial_ends_at",
         ]
+        field_classes = {"traits": JSONObjectField}
 
     def clean(self):
         """An owner changed here is a hand assignment: refuse what
@@ -207,6 +212,11 @@ class AccountAdmin(admin.ModelAdmin):
     inlines = [PersonInline, StatusChangeInline]
     paginator = EstimatedCountPaginator
     actions = ["route_by_the_rules"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The CDP's groupId: set when the account is added, never changed, or
+        # the next group call with the old id would create a second account.
+        return [*self.readonly_fields, "external_id"] if obj else self.readonly_fields
 
     @admin.display(description="latest events")
     def latest_events(self, account):
@@ -286,6 +296,7 @@ class PersonAdmin(admin.ModelAdmin):
     ordering = ["-pk"]  # newest first, from the primary key index
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+    formfield_overrides = JSON_OBJECTS
 
 
 @admin.register(Event)
@@ -299,6 +310,7 @@ class EventAdmin(admin.ModelAdmin):
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     list_per_page = 50
+    formfield_overrides = JSON_OBJECTS
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
@@ -355,19 +367,41 @@ class CoverageForm(forms.ModelForm):
 class SalesRepForm(CoverageForm):
     class Meta:
         model = SalesRep
-        fields = ["user", "is_active", "capacity", "countries", "tiers", "industries"]
+        fields = [
+            "user",
+            "is_active",
+            "capacity",
+            "countries",
+            "tiers",
+            "industries",
+            "manager",
+            "away_from",
+            "away_until",
+            "alert_timing",
+            "alert_by_email",
+            "alert_by_slack",
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        away_from, away_until = cleaned.get("away_from"), cleaned.get("away_until")
+        if away_from and away_until and away_from >= away_until:
+            self.add_error("away_until", "The return must come after the start of the absence.")
+        return cleaned
 
 
 @admin.register(SalesRep)
 class SalesRepAdmin(admin.ModelAdmin):
     form = SalesRepForm
-    list_display = ["__str__", "is_active", "capacity", "open_leads", "countries", "tiers", "industries"]
-    list_filter = ["is_active"]
+    list_display = [
+        "__str__", "is_active", "capacity", "open_leads", "countries", "tiers", "industries", "away_until",
+    ]  # fmt: skip
+    list_filter = ["is_active", "alert_timing"]
     list_select_related = ["user"]
     search_fields = ["user__username", "user__first_name", "user__last_name", "user__email"]
     # A stable order for the list and for the owner autocomplete's pages.
     ordering = ["user__first_name", "user__last_name", "pk"]
-    raw_id_fields = ["user"]
+    raw_id_fields = ["user", "manager"]
     actions = ["deactivate_and_reassign"]
 
     def get_queryset(self, request):
@@ -419,6 +453,7 @@ def reassigned_words(account_ids: list[int]) -> str:
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
     list_display = ["name", "member_count", "sla_hours"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     search_fields = ["name"]
     filter_horizontal = ["members"]
 

@@ -19,12 +19,13 @@ PATH_SHOWN = 8
 
 
 class RefusedJSON(ValueError):
-    """A body that is not JSON, or holds what cannot be stored; `field` is
-    the path of the value ("body" when there is none), e.g. batch[0].properties.name."""
+    """A body that is not JSON, or holds what cannot be stored; `path` leads
+    to the value (["batch", 0, "properties", "name"], [] for the body itself)
+    and `field` spells it (batch[0].properties.name, or "body")."""
 
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field, self.message = field, message
+    def __init__(self, where: list, message: str):
+        self.path, self.field, self.message = where, path(where), message
+        super().__init__(f"{self.field}: {message}")
 
 
 def loads(body: bytes | str) -> Any:
@@ -36,12 +37,12 @@ def loads(body: bytes | str) -> Any:
     except orjson.JSONDecodeError as error:
         raise explained(body, error) from None
     if body.count(b"{") + body.count(b"[") > MAX_DEPTH and too_deep(value):
-        raise RefusedJSON(path(deep_path(value)), f"nested deeper than {MAX_DEPTH} levels")
+        raise RefusedJSON(deep_path(value), f"nested deeper than {MAX_DEPTH} levels")
     # JSON escapes are lowercase u; orjson accepts NUL, PostgreSQL does not.
     if b"\\u0000" in body:
         where = find_string(value, lambda text: "\x00" in text)
         if where is not None:
-            raise RefusedJSON(path(where), "must not contain the NUL character (\\u0000)")
+            raise RefusedJSON(where, "must not contain the NUL character (\\u0000)")
     return value
 
 
@@ -94,17 +95,17 @@ def explained(body: bytes, error: orjson.JSONDecodeError) -> RefusedJSON:
     finds it (a lone surrogate, which orjson reports only by position; the
     standard library's parser accepts them, so it can find them)."""
     if "depth limit" in str(error):
-        return RefusedJSON("body", f"nested deeper than {MAX_DEPTH} levels")
+        return RefusedJSON([], f"nested deeper than {MAX_DEPTH} levels")
     try:
         lenient = json.loads(body, parse_constant=_no_constant)
     except RecursionError:
-        return RefusedJSON("body", f"nested deeper than {MAX_DEPTH} levels")
+        return RefusedJSON([], f"nested deeper than {MAX_DEPTH} levels")
     except (ValueError, UnicodeDecodeError) as invalid:
-        return RefusedJSON("body", f"not valid JSON ({invalid})")  # its messages say more
+        return RefusedJSON([], f"not valid JSON ({invalid})")  # its messages say more
     where = find_string(lenient, has_lone_surrogate)
     if where is not None:
-        return RefusedJSON(path(where), "must not contain a lone surrogate (\\ud800 to \\udfff unpaired)")
-    return RefusedJSON("body", f"not valid JSON ({error})")
+        return RefusedJSON(where, "must not contain a lone surrogate (\\ud800 to \\udfff unpaired)")
+    return RefusedJSON([], f"not valid JSON ({error})")
 
 
 def has_lone_surrogate(text: str) -> bool:

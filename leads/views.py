@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
@@ -13,6 +14,7 @@ from . import selectors
 from .access import is_manager, managers_only, rep_of, sales_people_only, visible_accounts
 from .forms import AssignForm, NoteForm, OutcomeForm, QueueFilterForm
 from .models import SalesRep
+from .routing import reassign_by_hand
 from .services import OutcomeRefused, add_note, record_outcome
 
 QUEUE_PAGE_SIZE = 25
@@ -47,12 +49,14 @@ def home(request):
 @sales_people_only
 def queue(request):
     rep = rep_of(request.user)
-    if is_manager(request.user) and request.GET.get("rep"):
-        rep = get_object_or_404(SalesRep.objects.select_related("user"), pk=request.GET["rep"])
-    if rep is None:
-        return redirect("team")
     filters = QueueFilterForm(request.GET or None)
     chosen = filters.cleaned_data if filters.is_valid() else {}
+    if "rep" in filters.errors:
+        return HttpResponseBadRequest(f"rep: {filters.errors['rep'][0]}", content_type="text/plain")
+    if is_manager(request.user) and chosen.get("rep"):
+        rep = get_object_or_404(SalesRep.objects.select_related("user"), pk=chosen["rep"])
+    if rep is None:
+        return redirect("team")
     accounts = selectors.queue_for(rep, status=chosen.get("status"), tier=chosen.get("tier"))
     page = Paginator(accounts, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
@@ -162,8 +166,6 @@ def team(request):
 @require_POST
 @managers_only
 def team_assign(request, pk):
-    from .routing import reassign_by_hand
-
     account = get_object_or_404(visible_accounts(request.user), pk=pk)
     form = AssignForm(request.POST)
     if not form.is_valid():

@@ -38,7 +38,9 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_rq",
     "leads",
+    "leads.webhooks",
     "scoring",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -94,7 +96,7 @@ RQ_QUEUES = {
         "ASYNC": bool(REDIS_URL),
         "DEFAULT_TIMEOUT": timeout,
     }
-    for name, timeout in (("default", 600), ("scoring", 3600))
+    for name, timeout in (("default", 600), ("scoring", 3600), ("webhooks", 300))
 }
 # Hours a rep has to contact a lead assigned by hand (routed leads use their team's SLA).
 DEFAULT_SLA_HOURS = env.int("DEFAULT_SLA_HOURS", default=24)
@@ -109,6 +111,71 @@ SCORING_QUEUE_RETRY_AFTER = env.float("SCORING_QUEUE_RETRY_AFTER", default=5)
 # Days a pending event (its person never identified or never grouped) is
 # kept before the daily expiry deletes it.
 PENDING_EVENT_RETENTION_DAYS = env.int("PENDING_EVENT_RETENTION_DAYS", default=30)
+
+# Alerts (docs/alerts.md). Email goes through Django's email framework: SMTP
+# from the environment, the console (the terminal) under DEBUG unless set.
+EMAIL_BACKEND = env(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+# Seconds: a slow mail server must not hold a delivery job for long.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="pqlsite <pqlsite@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Where the links in alerts point: the address reps open pqlsite at.
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Another alert for the same account and kind within this many minutes is not sent.
+ALERTS_COOLDOWN_MINUTES = env.int("ALERTS_COOLDOWN_MINUTES", default=240)
+# "Contact due soon" this many minutes before a lead's SLA passes.
+ALERTS_SLA_WARNING_MINUTES = env.int("ALERTS_SLA_WARNING_MINUTES", default=60)
+# The daily digest is sent from this hour (TIME_ZONE) on.
+ALERTS_DIGEST_HOUR = env.int("ALERTS_DIGEST_HOUR", default=8)
+# Seconds between delivery passes (what an on-commit wake-up missed) and SLA checks.
+ALERTS_DELIVERY_INTERVAL = env.int("ALERTS_DELIVERY_INTERVAL", default=60)
+ALERTS_SLA_CHECK_INTERVAL = env.int("ALERTS_SLA_CHECK_INTERVAL", default=300)
+# Seconds a Slack post may take before it counts as failed (and is retried).
+ALERTS_SLACK_TIMEOUT = env.int("ALERTS_SLACK_TIMEOUT", default=10)
+# Optional: a Slack incoming-webhook URL for managers' alerts no team claims.
+ALERTS_MANAGERS_SLACK_WEBHOOK_URL = env("ALERTS_MANAGERS_SLACK_WEBHOOK_URL", default="")
+
+
+# Webhooks (leads.webhooks). Private, loopback and link-local targets are
+# refused unless allowed (development and tests, whose receivers listen on
+# 127.0.0.1).
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS", default=DEBUG)
+# Seconds: to connect, per read, and for the whole request.
+WEBHOOKS_CONNECT_TIMEOUT = env.float("WEBHOOKS_CONNECT_TIMEOUT", default=3)
+WEBHOOKS_READ_TIMEOUT = env.float("WEBHOOKS_READ_TIMEOUT", default=5)
+WEBHOOKS_TOTAL_TIMEOUT = env.float("WEBHOOKS_TOTAL_TIMEOUT", default=10)
+# Seconds before each retry (timeouts, connection errors, 408, 429, 5xx):
+# about a day in all, then the delivery has failed.
+WEBHOOKS_RETRY_SCHEDULE = [
+    float(seconds)
+    for seconds in env.list(
+        "WEBHOOKS_RETRY_SCHEDULE",
+        default=["5", "30", "120", "600", "1800", "3600", "7200", "14400", "28800", "28800"],
+    )
+]
+# An endpoint failing this long (no success in between) is turned off.
+WEBHOOKS_DISABLE_AFTER = env.int("WEBHOOKS_DISABLE_AFTER", default=24 * 3600)
+# One run for one endpoint sends at most this many, for at most this long,
+# claiming this many at a time; then it yields the worker.
+WEBHOOKS_RUN_LIMIT = env.int("WEBHOOKS_RUN_LIMIT", default=500)
+WEBHOOKS_RUN_SECONDS = env.float("WEBHOOKS_RUN_SECONDS", default=30)
+WEBHOOKS_BATCH = env.int("WEBHOOKS_BATCH", default=20)
+# Workers sending to one endpoint at once.
+WEBHOOKS_ENDPOINT_CONCURRENCY = env.int("WEBHOOKS_ENDPOINT_CONCURRENCY", default=1)
+# Seconds between sweeps (due retries, disabling), and an old secret's life after a rotation.
+WEBHOOKS_SWEEP_INTERVAL = env.int("WEBHOOKS_SWEEP_INTERVAL", default=5)
+WEBHOOKS_ROTATION_OVERLAP = env.int("WEBHOOKS_ROTATION_OVERLAP", default=24 * 3600)
 # The django-rq dashboard (queues, failed jobs) appears in the admin index.
 RQ_SHOW_ADMIN_LINK = True
 
@@ -143,7 +210,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.SearchFilter",
-        "rest_framework.filters.OrderingFilter",
+        "leads.api.filters.OrderingFilter",
     ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,

@@ -1,5 +1,6 @@
 """PQL definitions in the REST API: managers only, with the admin's validation."""
 
+import django_filters as filters
 from django.core.exceptions import ValidationError as ModelValidationError
 from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
@@ -10,9 +11,13 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from leads.api.filters import BooleanFilter
 from leads.api.views import ERRORS, Managers, SalesPeople, documented
 
 from . import definitions
+from .forms import PeriodForm
+from .metrics import Period
+from .metrics.report import summary
 from .models import Criterion, Definition, Milestone
 
 CRITERION_FIELDS = [
@@ -127,6 +132,14 @@ class DefinitionSerializer(serializers.ModelSerializer):
         return definition
 
 
+class DefinitionFilter(filters.FilterSet):
+    is_active = BooleanFilter()
+
+    class Meta:
+        model = Definition
+        fields = []
+
+
 @extend_schema_view(
     list=extend_schema(responses=documented(DefinitionSerializer(many=True))),
     retrieve=extend_schema(responses=documented(DefinitionSerializer, 404)),
@@ -144,7 +157,7 @@ class DefinitionViewSet(viewsets.ModelViewSet):
     search_fields = ["name"]
     ordering_fields = ["name", "updated_at"]
     ordering = ["-is_active", "name"]
-    filterset_fields = ["is_active"]
+    filterset_class = DefinitionFilter
 
     def get_queryset(self):
         return Definition.objects.select_related("updated_by").prefetch_related("criteria", "milestones")
@@ -176,10 +189,6 @@ class MetricsView(APIView):
     permission_classes = [SalesPeople, Managers]
 
     def get(self, request):
-        from .forms import PeriodForm
-        from .metrics import Period
-        from .metrics.report import summary
-
         if "start" in request.query_params or "end" in request.query_params:
             form = PeriodForm(request.query_params)
             if not form.is_valid():

@@ -2,11 +2,14 @@
 and a bad value is a 400 that names it."""
 
 import django_filters as filters
+from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef
 from django_filters.fields import IsoDateTimeField
+from rest_framework import filters as drf_filters
+from rest_framework.exceptions import ValidationError as DRFValidationError
 
-from leads.models import Account, Event, LeadStatus, Person, StatusCause, StatusChange, Tier
+from leads.models import Account, Event, LeadStatus, Person, Plan, StatusCause, StatusChange, Tier
 from leads.timestamps import to_utc
 
 
@@ -28,6 +31,27 @@ class UtcDateTimeField(IsoDateTimeField):
 
 class DateTimeFilter(filters.IsoDateTimeFilter):
     field_class = UtcDateTimeField
+
+
+class StrictBooleanField(forms.Field):
+    """true/false (or 1/0); anything else is refused, not read as "no filter"
+    (django-filter's boolean widget turns an unknown value into None)."""
+
+    VALUES = {"true": True, "1": True, "false": False, "0": False}
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        if isinstance(value, bool):
+            return value
+        try:
+            return self.VALUES[str(value).strip().lower()]
+        except KeyError:
+            raise ValidationError("Use true or false.", code="invalid") from None
+
+
+class BooleanFilter(filters.BooleanFilter):
+    field_class = StrictBooleanField
 
 
 MAX_ID = 2**63 - 1
@@ -67,14 +91,14 @@ class AccountFilter(filters.FilterSet):
         choices=LeadStatus.choices, distinct=False, help_text="Repeat for several."
     )
     owner = id_filter("owner_id", help_text="A sales rep id.")
-    unassigned = filters.BooleanFilter(field_name="owner", lookup_expr="isnull")
+    unassigned = BooleanFilter(field_name="owner", lookup_expr="isnull")
     tier = filters.ChoiceFilter(field_name="score__tier", choices=Tier.choices)
     industry = filters.CharFilter(lookup_expr="iexact")
     country = filters.CharFilter(lookup_expr="iexact", help_text="ISO code, e.g. US.")
-    plan = filters.CharFilter(lookup_expr="iexact")
+    plan = filters.ChoiceFilter(choices=Plan.choices)
     score_min = score_filter("gte")
     score_max = score_filter("lte")
-    qualifies = filters.BooleanFilter(field_name="score__qualifies")
+    qualifies = BooleanFilter(field_name="score__qualifies")
     signed_up_after = DateTimeFilter(field_name="signed_up_at", lookup_expr="gte")
     signed_up_before = DateTimeFilter(field_name="signed_up_at", lookup_expr="lt")
     pql_after = DateTimeFilter(method="filter_pql_after", help_text="Became a PQL at or after.")
@@ -125,3 +149,18 @@ class StatusChangeFilter(filters.FilterSet):
     class Meta:
         model = StatusChange
         fields = []
+
+
+class OrderingFilter(drf_filters.OrderingFilter):
+    """?ordering= by the fields each view lists; an unknown field is a 400
+    naming the parameter (DRF drops it silently)."""
+
+    def remove_invalid_fields(self, queryset, fields, view, request):
+        valid = super().remove_invalid_fields(queryset, fields, view, request)
+        if len(valid) != len(fields):
+            allowed = sorted(item[0] for item in self.get_valid_fields(queryset, view, {"request": request}))
+            raise DRFValidationError(
+                {self.ordering_param: [f"Order by {', '.join(allowed)} (with - for descending)."
+                                       if allowed else "This list has a fixed order."]}
+            )
+        return valid

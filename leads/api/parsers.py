@@ -1,8 +1,9 @@
 """The API's JSON parser: DRF's own lets a deeply nested body overflow the
 stack (a 500) and passes lone surrogates and NUL on to the database; this one
-refuses them with a 400 naming the field, under the bounds ingest keeps."""
+refuses them with a 400 naming the field, under the bounds ingest keeps
+(leads.client_json)."""
 
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import JSONParser as DRFJSONParser
 from rest_framework.parsers import get_encoding
 
@@ -21,4 +22,14 @@ class JSONParser(DRFJSONParser):
         try:
             return client_json.loads(body)
         except client_json.RefusedJSON as refused:
-            raise ParseError(f"JSON parse error - {refused}") from None
+            raise refusal(refused) from None
+
+
+def refusal(refused: client_json.RefusedJSON) -> Exception:
+    """A field's problem keyed by the field, as DRF reports a field's
+    errors ({"traits": ["traits.a.a...: nested deeper than 32 levels"]});
+    the body's as a parse error."""
+    top = refused.path[0] if refused.path else None
+    if isinstance(top, str):
+        return ValidationError({client_json.path([top]): [str(refused)]})
+    return ParseError(f"JSON parse error - {refused}")

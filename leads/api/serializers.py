@@ -4,9 +4,20 @@ record them (outcome, assign) or through scoring."""
 
 from rest_framework import serializers
 
+from leads.forms import json_object_problem
 from leads.models import Account, Event, LeadStatus, Person, SalesRep, StatusChange
 from leads.services import OUTCOMES_FROM
 from scoring.models import AccountScore
+
+
+class JSONObjectField(serializers.JSONField):
+    """A JSON object (traits): a list, a string or anything too deep is a 400 naming the field."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if problem := json_object_problem(value):
+            raise serializers.ValidationError(problem)
+        return value
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -45,7 +56,9 @@ class AccountSerializer(serializers.ModelSerializer):
             "last_event_at",
             "score",
         ]
-        read_only_fields = ["status", "owner", "assigned_at", "sla_due_at", "last_event_at"]
+        # external_id is the CDP's groupId: changing it would split the
+        # account in two at the next group call, so it is never edited here.
+        read_only_fields = ["external_id", "status", "owner", "assigned_at", "sla_due_at", "last_event_at"]
 
     def get_owner_name(self, account) -> str | None:
         return str(account.owner) if account.owner else None
@@ -81,6 +94,7 @@ class ExplanationSerializer(serializers.Serializer):
 
 
 class AccountDetailSerializer(AccountSerializer):
+    traits = JSONObjectField(required=False)
     explanation = serializers.SerializerMethodField()
 
     class Meta(AccountSerializer.Meta):

@@ -14,17 +14,19 @@ from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import ListAPIView
-from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from leads import selectors
 from leads.access import is_manager, rep_of, visible_accounts
+from leads.forms import QueueFilterForm
 from leads.models import Event, Person, SalesRep, StatusChange
+from leads.routing import reassign_by_hand
 from leads.services import OutcomeRefused, record_outcome
 from scoring.selectors import explained_score, explained_scores
 
 from .filters import AccountFilter, EventFilter, PersonFilter, StatusChangeFilter
+from .pagination import NewestFirst, QueuePage
 from .serializers import (
     AccountDetailSerializer,
     AccountSerializer,
@@ -134,8 +136,6 @@ class AccountViewSet(
     @action(detail=True, methods=["post"], permission_classes=[SalesPeople, Managers])
     def assign(self, request, pk=None, format=None):
         """Give the account to a rep (or back to the unassigned queue); managers only."""
-        from leads.routing import reassign_by_hand
-
         account = self.get_object()
         payload = AssignSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -162,13 +162,6 @@ class PersonViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return of_visible_accounts(Person.objects.all(), self.request.user)
-
-
-class NewestFirst(CursorPagination):
-    ordering = ("-occurred_at", "-id")
-    page_size = 100
-    page_size_query_param = "page_size"
-    max_page_size = 1000
 
 
 @extend_schema_view(
@@ -207,10 +200,6 @@ class StatusChangeViewSet(viewsets.ReadOnlyModelViewSet):
         return of_visible_accounts(StatusChange.objects.select_related("changed_by"), self.request.user)
 
 
-class QueuePage(PageNumberPagination):
-    page_size = 25
-
-
 @extend_schema(
     parameters=[
         OpenApiParameter("rep", int, description="Managers: whose queue (default: your own)."),
@@ -228,19 +217,17 @@ class QueueView(ListAPIView):
     filter_backends = []
 
     def get_queryset(self):
-        from leads.forms import QueueFilterForm
-
+        filters = QueueFilterForm(self.request.query_params)
+        if not filters.is_valid():
+            raise ValidationError(filters.errors)
         rep = rep_of(self.request.user)
-        wanted = self.request.query_params.get("rep")
+        wanted = filters.cleaned_data["rep"]
         if wanted and is_manager(self.request.user):
-            rep = SalesRep.objects.filter(pk=wanted).first() if wanted.isdigit() else None
+            rep = SalesRep.objects.filter(pk=wanted).first()
             if rep is None:
                 raise NotFound("No such rep.")
         if rep is None:
             raise NotFound("You have no queue: pass ?rep=<id>.")
-        filters = QueueFilterForm(self.request.query_params)
-        if not filters.is_valid():
-            raise ValidationError(filters.errors)
         return selectors.queue_for(
             rep, status=filters.cleaned_data["status"], tier=filters.cleaned_data["tier"]
         )

@@ -11,7 +11,6 @@ import base64
 import binascii
 import logging
 import random
-import re
 import time
 import zlib
 
@@ -179,15 +178,14 @@ def parse_json(body: bytes):
     try:
         return client_json.loads(body)
     except client_json.RefusedJSON as refused:
-        found = IN_A_MESSAGE.fullmatch(refused.field)
-        index, field = (int(found["index"]), found["field"]) if found else (None, refused.field)
+        where = refused.path
+        if where[:1] == ["batch"] and len(where) > 1 and isinstance(where[1], int):
+            index, field = where[1], client_json.path(where[2:]) if len(where) > 2 else ""
+        else:
+            index, field = None, refused.field
         raise Refusal(400, "invalid_json", str(refused), errors=[
             {"index": index, "field": field, "message": refused.message}
         ]) from None
-
-
-# A refused value's path inside a batch's message: its index, then its field.
-IN_A_MESSAGE = re.compile(r"batch\[(?P<index>\d+)\]\.?(?P<field>.*)", re.DOTALL)
 
 
 def basic_user(request) -> str:
