@@ -356,9 +356,7 @@ def test_values_the_database_refuses_are_400s_not_500s(qualified_book, manager):
     )
     # Refused while parsing (PostgreSQL stores no NUL), naming the field.
     assert response.status_code == 400
-    assert response.json() == {
-        "detail": "JSON parse error - traits.note: must not contain the NUL character (\\u0000)"
-    }
+    assert response.json() == {"traits": ["traits.note: must not contain the NUL character (\\u0000)"]}
 
 
 def test_managers_read_the_metrics_and_bad_periods_are_400s(qualified_book, manager, rep):
