@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from ..client_json import MAX_DEPTH, deep_path, path, too_deep
 from ..timestamps import EVENT_TIMES, SIGNUP_TIMES, TimeRange, parse_iso, to_utc
 
 # Segment's limits (KB as its libraries count them: 1,024 bytes).
@@ -24,6 +25,10 @@ CALLS = ("track", "identify", "group", "page", "screen", "alias")
 EVENT_CALLS = frozenset({"track", "page", "screen"})
 PLANS = frozenset({"free", "trial", "paid"})
 MAX_EMPLOYEES = 2_147_483_647
+# Objects and arrays an object that is stored (properties, traits) may nest,
+# itself counted: a batch's body holds it four levels down, within the
+# MAX_DEPTH the API keeps for a whole body.
+STORED_DEPTH = MAX_DEPTH - 4
 # How a size problem's message starts; a payload with only those is "too_large".
 OVER_LIMIT = "over the"
 
@@ -175,6 +180,10 @@ class Reader:
     def object(self, name: str) -> dict:
         return _object(self.raw, name, self.index, self.problems)
 
+    def stored_object(self, name: str) -> dict:
+        """An object that is stored (properties, traits), within STORED_DEPTH."""
+        return _within_depth(self.object(name), name, self)
+
     def string(self, name: str) -> str:
         return _string(self.raw, name, self.index, self.problems)
 
@@ -222,7 +231,10 @@ def _message(
 
 
 def _over_size(raw: dict, index: int | None, problems: list[Problem]) -> bool:
-    size = len(orjson.dumps(raw))
+    try:
+        size = len(orjson.dumps(raw))
+    except orjson.JSONEncodeError:  # nested past orjson's 254 levels: no message is
+        size = MESSAGE_LIMIT + 1
     if size <= MESSAGE_LIMIT:
         return False
     problems.append(Problem(index, "", f"{OVER_LIMIT} 32 KB limit per message ({size:,} bytes)"))
@@ -279,7 +291,7 @@ def _track(message: Message, read: Reader) -> None:
         read.problem("event", f"at most {EVENT_NAME_LENGTH} characters")
     else:
         message.event = event
-    message.properties = read.object("properties")
+    message.properties = read.stored_object("properties")
 
 
 def _viewed(message: Message, read: Reader) -> None:
@@ -289,7 +301,7 @@ def _viewed(message: Message, read: Reader) -> None:
     name = read.string("name")
     category = read.string("category")
     message.event = viewed_event_name(message.call, name)
-    message.properties = dict(read.object("properties"))
+    message.properties = dict(read.stored_object("properties"))
     if name:
         message.properties["name"] = name
     if category:
@@ -299,7 +311,7 @@ def _viewed(message: Message, read: Reader) -> None:
 def _identify(message: Message, read: Reader) -> None:
     _require_a_user(message, read)
     # RudderStack's library sends identify's traits in context.traits.
-    traits = {**_context_traits(read), **read.object("traits")}
+    traits = {**_context_traits(read), **read.stored_object("traits")}
     message.columns, message.traits = person_traits(traits, read.index, read.problems)
 
 
@@ -308,7 +320,7 @@ def _group(message: Message, read: Reader) -> None:
     message.group_id = read.id("groupId")
     read.require("groupId", message.group_id, "required for group")
     message.columns, message.traits = account_traits(
-        read.object("traits"), read.index, read.problems, now=read.received_at
+        read.stored_object("traits"), read.index, read.problems, now=read.received_at
     )
 
 
@@ -500,7 +512,16 @@ def _context_traits(read: Reader) -> dict:
     if not isinstance(traits, dict):
         read.problem("context.traits", "must be a JSON object")
         return {}
-    return traits
+    return _within_depth(traits, "context.traits", read)
+
+
+def _within_depth(value: dict, name: str, read: Reader) -> dict:
+    """`value`, or {} with a problem naming where it nests past STORED_DEPTH."""
+    if not too_deep(value, STORED_DEPTH):
+        return value
+    where = path([*name.split("."), *deep_path(value, STORED_DEPTH)])
+    read.problem(where, f"nested deeper than {STORED_DEPTH} levels")
+    return {}
 
 
 def _string(raw: dict, name: str, index, problems) -> str:

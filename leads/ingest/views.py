@@ -172,11 +172,12 @@ def too_large(limit: int) -> Refusal:
 
 
 def parse_json(body: bytes):
-    """The body as JSON, within the bounds of leads.client_json (depth, NUL,
-    lone surrogates, NaN, Infinity): what PostgreSQL cannot store or a page
+    """The body as JSON, within the bounds of leads.client_json (NUL, lone
+    surrogates, NaN, Infinity): what PostgreSQL cannot store or a page
     cannot render must not get a 503 the libraries resend."""
     try:
-        return client_json.loads(body)
+        # Depth is checked where it matters, on what is stored (leads.ingest.messages).
+        return client_json.loads(body, max_depth=None)
     except client_json.RefusedJSON as refused:
         where = refused.path
         if where[:1] == ["batch"] and len(where) > 1 and isinstance(where[1], int):
