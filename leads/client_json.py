@@ -88,7 +88,7 @@ def deep_path(value: Any, levels: int) -> list:
 
 def find_string(value: Any, bad) -> list | None:
     """The path of the first string (key or value) for which `bad` holds."""
-    stack = [(value, [])]
+    stack: list[tuple[Any, list]] = [(value, [])]
     while stack:
         item, where = stack.pop()
         if type(item) is str:

@@ -208,12 +208,12 @@ def active_rules() -> list[RuleSpec]:
         RuleSpec(
             id=rule.pk,
             name=rule.name,
-            countries=rule.countries or [],
-            tiers=rule.tiers or [],
-            industries=rule.industries or [],
+            countries=tuple(rule.countries or ()),
+            tiers=tuple(rule.tiers or ()),
+            industries=tuple(rule.industries or ()),
             team_id=rule.team_id,
             team_name=rule.team.name,
-            member_rep_ids=members.get(rule.team_id, ()),
+            member_rep_ids=tuple(members.get(rule.team_id, ())),
             sla_hours=rule.team.sla_hours,
         )
         for rule in rules
@@ -300,7 +300,7 @@ def route(
             replace(rule, member_rep_ids=tuple(r for r in rule.member_rep_ids if r != exclude_rep_id))
             for rule in rules
         ]
-    matched = {first_matching_rule(lead, rules) for lead in leads} - {None}
+    matched = {rule for lead in leads if (rule := first_matching_rule(lead, rules)) is not None}
     rep_ids = {rep_id for rule in matched for rep_id in rule.member_rep_ids}
     if exclude_rep_id is not None:
         # Locked with the others, in id order: taking it alone later could
@@ -333,13 +333,17 @@ def assign_new_pqls(account_ids: Iterable[int]) -> list[int]:
         return assign_accounts(assignments=assignments, cause=StatusCause.ROUTING)
 
 
-def reroute_open_leads(rep: SalesRep, *, changed_by=None, deactivate: bool) -> list[int]:
+@transaction.atomic
+def deactivate_rep(rep: SalesRep, *, changed_by=None) -> list[int]:
+    """Make a rep inactive (no new leads) and route their open leads (PQL,
+    assigned, contacted) again, to anyone but them; a lead no other rep can
+    take goes to the unassigned queue. Closed leads (converted, disqualified)
+    stay theirs. Returns the ids that changed hands."""
     leads = leads_to_route(Account.objects.filter(owner=rep, status__in=OPEN_LEAD_STATUSES))
     now = timezone.now()
     plan = route(leads, exclude_rep_id=rep.pk, now=now)
-    if deactivate:
-        SalesRep.objects.filter(pk=rep.pk).update(is_active=False)
-        rep.is_active = False
+    SalesRep.objects.filter(pk=rep.pk).update(is_active=False)
+    rep.is_active = False
     if not plan:
         return []
     assignments = {
@@ -347,21 +351,6 @@ def reroute_open_leads(rep: SalesRep, *, changed_by=None, deactivate: bool) -> l
         for account_id, assignment in plan.items()
     }
     return assign_accounts(assignments=assignments, cause=StatusCause.ROUTING, changed_by=changed_by)
-
-
-@transaction.atomic
-def reassign_open_leads(rep: SalesRep, *, changed_by=None) -> list[int]:
-    """Route a rep's open leads (PQL, assigned, contacted) again, to anyone
-    but them; a lead no other rep can take goes to the unassigned queue.
-    Closed leads (converted, disqualified) stay theirs. Returns the ids that
-    changed hands."""
-    return reroute_open_leads(rep, changed_by=changed_by, deactivate=False)
-
-
-@transaction.atomic
-def deactivate_rep(rep: SalesRep, *, changed_by=None) -> list[int]:
-    """Make a rep inactive (no new leads) and reassign their open leads by the rules."""
-    return reroute_open_leads(rep, changed_by=changed_by, deactivate=True)
 
 
 def hand_refusal(

@@ -19,6 +19,7 @@ from .models import (
     MessageKind,
     Note,
     Plan,
+    SalesRep,
     StatusCause,
     StatusChange,
 )
@@ -89,12 +90,15 @@ def move_accounts(
     reasons: Mapping[int, str] | None = None,
     details: Mapping[int, dict] | None = None,
     only_if: Q | None = None,
+    changed_at: Mapping[int, datetime] | None = None,
 ) -> list[int]:
     """The set-based change_status: move every account still in `from_status`
     (and matching `only_if`, checked at lock time against committed data).
 
     The rows are locked first, so an account another worker already moved is
-    skipped, never recorded twice. Returns the ids that moved.
+    skipped, never recorded twice. `changed_at` gives a change its real time
+    when it happened before it was recorded (an outcome imported from a CRM);
+    otherwise it is now. Returns the ids that moved.
     """
     from_status, to_status = LeadStatus(from_status), LeadStatus(to_status)
     reasons, details = reasons or {}, details or {}
@@ -114,13 +118,15 @@ def move_accounts(
             account_id=account_id,
             from_status=from_status,
             to_status=to_status,
-            changed_at=now,
+            changed_at=changed_at.get(account_id, now) if changed_at else now,
             cause=StatusCause(cause),
             reason=reasons.get(account_id, ""),
             details=details.get(account_id, {}),
         )
         for account_id in moved
     )
+    if StatusCause(cause) == StatusCause.IMPORT:
+        return moved  # outcomes imported from a CRM are history, not news: nobody is alerted
     # Only unowned accounts move between signed up and PQL, hence no rep.
     announce(
         filter(
@@ -344,18 +350,15 @@ LAST_EVENT_PRECISION = timedelta(minutes=1)
 def record_events(events: Sequence[NewEvent]) -> RecordedEvents:
     """Store events set-based; an event already stored (same source and
     message id, e.g. a client resending after a timeout) is skipped, not
-    stored twice. Accounts' last event times move forward, and the accounts
-    that got new events are rescored once the transaction commits.
+    stored twice. Accounts' last event times move forward. Returns which
+    accounts got new events: the caller asks scoring to rescore them
+    (scoring sits above this module and is told, never called from here).
     """
-    from scoring.jobs import request_rescore
-
     store = store_events_in_postgresql if connection.vendor == "postgresql" else store_events_in_sqlite
     stored_per_account: dict[int, int] = {}
     for start in range(0, len(events), EVENT_BATCH):
         for account_id, stored in store(events[start : start + EVENT_BATCH]):
             stored_per_account[account_id] = stored_per_account.get(account_id, 0) + stored
-    if stored_per_account:
-        request_rescore(stored_per_account)
     stored = sum(stored_per_account.values())
     return RecordedEvents(
         stored=stored, duplicates=len(events) - stored, account_ids=sorted(stored_per_account)
@@ -397,7 +400,8 @@ def store_events_in_postgresql(batch: Sequence[NewEvent]) -> list[tuple[int, int
             f"WHERE {accounts}.id = latest.account_id AND ({accounts}.last_event_at IS NULL "
             f"OR {accounts}.last_event_at < latest.at - %s)) "
             "SELECT account_id, stored FROM latest",
-            [timezone.now(), EVENT_ROWS_JSON.encode(rows), LAST_EVENT_PRECISION],
+            # psycopg adapts the timedelta to an interval; the stubs list no timedelta.
+            [timezone.now(), EVENT_ROWS_JSON.encode(rows), LAST_EVENT_PRECISION],  # type: ignore[list-item]
         )
         return cursor.fetchall()
 
@@ -498,6 +502,7 @@ def record_outcome(*, account_id: int, outcome: LeadStatus | str, by, reason: st
     change = change_status(
         account_id=account_id, to_status=outcome, cause=StatusCause.USER, changed_by=by, reason=reason.strip()
     )
+    assert change is not None  # the status was checked above to be one it moves from
     if outcome == LeadStatus.CONVERTED:
         Account.objects.filter(pk=account_id).update(plan=Plan.PAID)
     return change
@@ -505,3 +510,30 @@ def record_outcome(*, account_id: int, outcome: LeadStatus | str, by, reason: st
 
 def add_note(*, account_id: int, author, body: str) -> Note:
     return Note.objects.create(account_id=account_id, author=author, body=body.strip())
+
+
+def update_rep_settings(
+    *,
+    rep_id: int,
+    away_from: datetime | None,
+    away_until: datetime | None,
+    alert_timing: str,
+    alert_by_email: bool,
+    alert_by_slack: bool,
+) -> None:
+    """A rep's availability and alert choices (their settings page). While
+    away, routing gives them no new leads and their due leads escalate."""
+    if away_from and away_until and away_from >= away_until:
+        raise ValueError("The return must come after the start of the absence.")
+    SalesRep.objects.filter(pk=rep_id).update(
+        away_from=away_from,
+        away_until=away_until,
+        alert_timing=alert_timing,
+        alert_by_email=alert_by_email,
+        alert_by_slack=alert_by_slack,
+    )
+
+
+def mark_queue_seen(*, rep_id: int, at: datetime) -> None:
+    """The rep opened their queue: what was assigned before now is no longer new."""
+    SalesRep.objects.filter(pk=rep_id).update(queue_seen_at=at)

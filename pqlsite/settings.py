@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_rq",
+    "import_export",
     "leads",
     "leads.webhooks",
     "scoring",
@@ -100,7 +101,7 @@ RQ_QUEUES = {
 }
 # Hours a rep has to contact a lead assigned by hand (routed leads use their team's SLA).
 DEFAULT_SLA_HOURS = env.int("DEFAULT_SLA_HOURS", default=24)
-# Seconds between scheduled full rescores (manage.py rqcron scoring.cron).
+# Seconds between scheduled full rescores (manage.py rqcron pqlsite.cron).
 SCORING_RESCORE_INTERVAL = env.int("SCORING_RESCORE_INTERVAL", default=900)
 # Rescores held in the database (Redis was unreachable, or a worker died
 # mid-job) are done by a catch-up pass this often, once held this long.

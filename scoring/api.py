@@ -12,7 +12,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from leads.api.filters import BooleanFilter
-from leads.api.views import ERRORS, Managers, SalesPeople, documented
+from leads.api.permissions import Managers, SalesPeople
+from leads.api.schema import ERRORS, documented
 
 from . import definitions
 from .forms import PeriodForm
@@ -21,13 +22,13 @@ from .metrics.report import summary
 from .models import Criterion, Definition, Milestone
 
 CRITERION_FIELDS = [
-    "id", "position", "label", "family", "role", "points", "gates_apply", "kind", "subject",
-    "field", "operator", "value", "event_name", "property_key", "property_value", "window",
-    "window_days",
+    "id", "position", "label", "family", "role", "points", "gates_apply", "hand_raise", "kind",
+    "subject", "field", "operator", "value", "event_name", "property_key", "property_value",
+    "window", "window_days", "window_unit",
 ]
 MILESTONE_FIELDS = [
     "id", "position", "label", "event_name", "property_key", "property_value", "window",
-    "window_days", "min_count",
+    "window_days", "window_unit", "min_count",
 ]
 
 
@@ -51,7 +52,7 @@ class DefinitionSerializer(serializers.ModelSerializer):
 
     criteria = CriterionSerializer(many=True, required=False)
     milestones = MilestoneSerializer(many=True, required=False)
-    updated_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    updated_by: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
         model = Definition
@@ -137,7 +138,7 @@ class DefinitionFilter(filters.FilterSet):
 
     class Meta:
         model = Definition
-        fields = []
+        fields: list[str] = []
 
 
 @extend_schema_view(

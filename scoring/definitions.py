@@ -3,6 +3,8 @@
 A change to the active definition rescores every account after commit.
 """
 
+from collections.abc import Sequence
+
 from django.db import transaction
 
 from .jobs import request_full_rescore
@@ -56,7 +58,7 @@ def duplicate(definition: Definition, *, by=None) -> Definition:
 
 @transaction.atomic
 def create_definition(
-    *, criteria: list[dict] = (), milestones: list[dict] = (), changed_by=None, **settings
+    *, criteria: Sequence[dict] = (), milestones: Sequence[dict] = (), changed_by=None, **settings
 ) -> Definition:
     """A definition with its criteria and milestones, each validated as the
     admin validates it (ValidationError names the problem; nothing is saved)."""

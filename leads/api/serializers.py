@@ -2,6 +2,7 @@
 owner and score are read-only here and change only through the actions that
 record them (outcome, assign) or through scoring."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from leads.forms import json_object_problem
@@ -66,17 +67,21 @@ class AccountSerializer(serializers.ModelSerializer):
 
 class CriterionResultSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a field named label; the stubs see Field.label
     role = serializers.CharField()
     family = serializers.CharField()
     held = serializers.BooleanField()
-    observed = serializers.CharField(help_text="e.g. 'invite_sent count 12 > 10'")
+    observed = serializers.CharField(
+        help_text="In plain words, saying so when it failed: 'Sent 12 invites', "
+        "'49 employees, not at least 50'."
+    )
+    hand_raise = serializers.BooleanField(required=False)
     points = serializers.IntegerField()
 
 
 class MilestoneResultSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a field named label; the stubs see Field.label
     reached = serializers.BooleanField()
     observed = serializers.IntegerField()
     needed = serializers.IntegerField()
@@ -85,10 +90,18 @@ class MilestoneResultSerializer(serializers.Serializer):
 class ExplanationSerializer(serializers.Serializer):
     definition = serializers.CharField()
     gates_hold = serializers.BooleanField()
-    score_threshold = serializers.IntegerField()
+    score_threshold = serializers.IntegerField(
+        allow_null=True, help_text="Null when the definition has no points (it qualifies on its gates)."
+    )
     activation_threshold = serializers.IntegerField(allow_null=True)
+    hand_raised = serializers.BooleanField(required=False)
+    fired = serializers.ListField(child=serializers.CharField(), required=False, help_text="Triggers that fired.")
     qualified_by = serializers.ListField(child=serializers.CharField())
     reasons = serializers.ListField(child=serializers.CharField())
+    against = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Criteria that held and took points away."
+    )
+    not_yet = serializers.ListField(child=serializers.CharField(), required=False)
     criteria = CriterionResultSerializer(many=True)
     milestones = MilestoneResultSerializer(many=True)
 
@@ -100,7 +113,8 @@ class AccountDetailSerializer(AccountSerializer):
     class Meta(AccountSerializer.Meta):
         fields = [*AccountSerializer.Meta.fields, "traits", "explanation"]
 
-    def get_explanation(self, account) -> ExplanationSerializer(allow_null=True):
+    @extend_schema_field(ExplanationSerializer(allow_null=True))
+    def get_explanation(self, account) -> dict | None:
         return self.context.get("explanation")
 
 
@@ -157,7 +171,7 @@ class EventSerializer(serializers.ModelSerializer):
 
 
 class StatusChangeSerializer(serializers.ModelSerializer):
-    changed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    changed_by: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
         model = StatusChange

@@ -4,18 +4,17 @@ with the same rules of who sees what."""
 from django.utils import timezone
 from drf_spectacular.utils import (
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import mixins, permissions, status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
+from rest_framework.views import APIView
 
 from leads import selectors
 from leads.access import is_manager, rep_of, visible_accounts
@@ -27,11 +26,12 @@ from scoring.selectors import explained_score, explained_scores
 
 from .filters import AccountFilter, EventFilter, PersonFilter, StatusChangeFilter
 from .pagination import NewestFirst, QueuePage
+from .permissions import Managers, ManagersWrite, SalesPeople
+from .schema import ERRORS, documented
 from .serializers import (
     AccountDetailSerializer,
     AccountSerializer,
     AssignSerializer,
-    ErrorSerializer,
     EventSerializer,
     OutcomeSerializer,
     PersonSerializer,
@@ -39,50 +39,12 @@ from .serializers import (
     StatusChangeSerializer,
 )
 
-ERRORS = {
-    400: OpenApiResponse(ErrorSerializer, description="Bad input: the body names each field in error."),
-    401: OpenApiResponse(ErrorSerializer, description="No or invalid credentials."),
-    403: OpenApiResponse(ErrorSerializer, description="Signed in, but not allowed (e.g. not a manager)."),
-    404: OpenApiResponse(ErrorSerializer, description="No such object, or not yours to see."),
-    429: OpenApiResponse(ErrorSerializer, description="Too many requests; retry after Retry-After seconds."),
-}
-
-
-def documented(ok, *codes):
-    return {200: ok, **{code: ERRORS[code] for code in (401, 403, 429, *codes)}}
-
 
 def of_visible_accounts(queryset, user):
     """Rows of the accounts this user may see (all of them for managers)."""
     if is_manager(user):
         return queryset
     return queryset.filter(account__in=visible_accounts(user))
-
-
-class SalesPeople(permissions.BasePermission):
-    """Managers and reps; anyone else signed in gets 403."""
-
-    message = "This API is for sales managers and reps."
-
-    def has_permission(self, request, view):
-        user = request.user
-        return bool(user and user.is_authenticated and (is_manager(user) or rep_of(user)))
-
-
-class Managers(permissions.BasePermission):
-    message = "Only sales managers may do this."
-
-    def has_permission(self, request, view):
-        return bool(request.user and request.user.is_authenticated and is_manager(request.user))
-
-
-class ManagersWrite(permissions.BasePermission):
-    """Reading for every sales person, changing for managers only."""
-
-    message = "Only sales managers may change this."
-
-    def has_permission(self, request, view):
-        return request.method in permissions.SAFE_METHODS or is_manager(request.user)
 
 
 @extend_schema_view(
@@ -175,8 +137,8 @@ class EventViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [SalesPeople]
     filterset_class = EventFilter
     pagination_class = NewestFirst
-    search_fields = []
-    ordering_fields = []
+    search_fields: list[str] = []
+    ordering_fields: list[str] = []
 
     def get_queryset(self):
         return of_visible_accounts(Event.objects.all(), self.request.user)
@@ -192,7 +154,7 @@ class StatusChangeViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = StatusChangeSerializer
     permission_classes = [SalesPeople]
     filterset_class = StatusChangeFilter
-    search_fields = []
+    search_fields: list[str] = []
     ordering_fields = ["changed_at"]
     ordering = ["-changed_at", "-id"]
 
@@ -248,8 +210,8 @@ class QueueView(ListAPIView):
 class TokenView(ObtainAuthToken):
     """POST username and password for your API token; DELETE (with the token) revokes it."""
 
-    # ObtainAuthToken names DRF's own parsers; the project's bound JSON's depth.
-    parser_classes = api_settings.DEFAULT_PARSER_CLASSES
+    # The API's own parsers (ObtainAuthToken narrows them to forms).
+    parser_classes = APIView.parser_classes
 
     @extend_schema(responses={204: None, 401: ERRORS[401]})
     def delete(self, request):

@@ -2,6 +2,7 @@
 person or visitor is folded into the user's, as Segment's alias does."""
 
 from collections.abc import Iterable
+from typing import cast
 
 from django.db import connection
 from django.db.models import BigIntegerField, Case, Q, Value, When
@@ -83,12 +84,13 @@ def merge_people(
     survivors = {person.pk: person for person in into.values()}
     Person.objects.bulk_update(list(survivors.values()), PERSON_MERGED_FIELDS)
 
-    people = {person.external_id: (person.pk, person.account_id) for person in survivors.values()}
+    # Survivors are users (a visitor is folded into one), so each has an external id.
+    people = {cast(str, person.external_id): (person.pk, person.account_id) for person in survivors.values()}
     for person in gone:
         if person.external_id is not None:
             survivor = into[person.pk]
             people[person.external_id] = (survivor.pk, survivor.account_id)
-    accounts = {person.account_id for person in [*gone, *survivors.values()]} - {None}
+    accounts = {person.account_id for person in [*gone, *survivors.values()] if person.account_id is not None}
     return people, accounts
 
 

@@ -127,6 +127,7 @@ def parse_call(payload: Any, *, call: str, received_at: datetime) -> Message:
     )
     if problems or message is None:
         raise InvalidPayload(problems, code=_code(problems))
+    assert message is not None  # no problem found: a message was made
     return message
 
 

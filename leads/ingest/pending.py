@@ -80,6 +80,7 @@ def attach_pending(
     events, ids = [], []
     for pk, source, message_id, user_id, name, properties, occurred_at in rows:
         person_id, account_id = people[user_id]
+        assert account_id is not None  # asked for people who now have an account
         ids.append(pk)
         events.append(
             NewEvent(

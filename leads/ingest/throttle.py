@@ -11,6 +11,7 @@ import functools
 import logging
 import math
 import time
+from typing import cast
 
 import redis
 from django.conf import settings
@@ -25,7 +26,7 @@ KEY = "ingest:throttle:{}:{}"
 
 def ingest_rate() -> str | None:
     """REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["ingest"], e.g. "6000/minute"."""
-    return settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {}).get("ingest")
+    return cast(dict, settings.REST_FRAMEWORK).get("DEFAULT_THROTTLE_RATES", {}).get("ingest")
 
 
 def parse_rate(rate: str) -> tuple[int, int]:

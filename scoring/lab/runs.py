@@ -13,6 +13,7 @@ from leads.models import Account
 
 from ..engine import evaluate
 from ..facts import gather_facts
+from ..jobs import enqueue
 from ..models import AccountScore, Definition, LabRun
 from ..rescoring import gc_paused
 from ..scorecards import scorecard_for
@@ -27,7 +28,7 @@ CHUNK_SIZE = 10_000
 STALE_AFTER = timedelta(hours=1)
 
 
-def request_run(definition: Definition, *, by=None) -> tuple[LabRun, bool]:
+def request_run(definition: Definition, *, by=None) -> tuple[LabRun | None, bool]:
     """Queue a computation for the definition once the transaction commits.
 
     Returns the run and whether it is new: while one is queued or running,
@@ -61,8 +62,6 @@ def last_result(definition: Definition) -> LabRun | None:
 
 
 def enqueue_run(run_id: int) -> None:
-    from ..jobs import enqueue
-
     try:
         enqueue(lab_run_job, run_id, description=f"Criteria lab run {run_id}")
     except Exception:
@@ -110,7 +109,7 @@ def compute(definition: Definition, *, progress=lambda percent, step: None) -> d
     active = Definition.objects.active().prefetch_related("criteria", "milestones").first()
     active_card = scorecard_for(active) if active else None
     now = timezone.now()
-    result = {
+    result: dict = {
         "definition": {"id": definition.pk, "name": definition.name, "active": definition.is_active},
         "active": {"id": active.pk, "name": active.name} if active else None,
         "computed_at": now.isoformat(),

@@ -70,7 +70,7 @@ def test_the_sweep_is_on_the_schedule_and_the_webhooks_queue(redis_queues):
     from django_rq.cron import DjangoCronScheduler
 
     scheduler = DjangoCronScheduler()
-    scheduler.load_config_from_file("scoring.cron")
+    scheduler.load_config_from_file("pqlsite.cron")
     scheduled = {cron_job.func: cron_job for cron_job in scheduler.get_jobs()}
     assert scheduled[jobs.sweep_job].queue_name == "webhooks"
     assert scheduled[jobs.sweep_job].interval == 5
