@@ -82,10 +82,14 @@ class Message:
     traits: dict = field(default_factory=dict)
 
 
-def parse_batch(payload: Any, *, received_at: datetime, body_size: int) -> list[Message]:
+def parse_batch(
+    payload: Any, *, received_at: datetime, body_size: int, correct_clocks: bool = True
+) -> list[Message]:
     """Messages of a /v1/batch body ({"batch": [...], "sentAt": ...}), in
     order, a message id sent twice in the batch counted once. Raises
-    InvalidPayload listing every problem found."""
+    InvalidPayload listing every problem found. `correct_clocks` False (a
+    backfill through /v1/import) takes each timestamp as sent: its sentAt
+    says when a copy was sent, perhaps long after."""
     if not isinstance(payload, dict):
         raise InvalidPayload([Problem(None, "body", "must be a JSON object")])
     batch = payload.get("batch")
@@ -100,13 +104,15 @@ def parse_batch(payload: Any, *, received_at: datetime, body_size: int) -> list[
         )
     problems: list[Problem] = []
     sent_at = Reader(payload, None, problems, received_at=received_at).time("sentAt")
+    if not correct_clocks:
+        sent_at = None
     # A body no larger than the message limit cannot hold a message over it.
     check_sizes = body_size > MESSAGE_LIMIT
     messages = []
     for index, raw in enumerate(batch):
         message = _message(
             raw, index=index, call=None, sent_at=sent_at, received_at=received_at,
-            check_size=check_sizes, problems=problems,
+            check_size=check_sizes, problems=problems, correct_clocks=correct_clocks,
         )
         if message is not None:
             messages.append(message)
@@ -206,6 +212,7 @@ def _message(
     received_at: datetime,
     check_size: bool,
     problems: list[Problem],
+    correct_clocks: bool = True,
 ) -> Message | None:
     """One message, or None with its problems noted."""
     if not isinstance(raw, dict):
@@ -220,7 +227,7 @@ def _message(
     message = Message(
         call=call,
         message_id=read.id("messageId", limit=MESSAGE_ID_LENGTH - 1),
-        occurred_at=_occurred_at(read, sent_at=sent_at),
+        occurred_at=_occurred_at(read, sent_at=sent_at, correct_clock=correct_clocks),
         user_id=read.id("userId"),
         anonymous_id=read.id("anonymousId"),
     )
@@ -254,7 +261,7 @@ def _call(read: Reader) -> str | None:
     return None
 
 
-def _occurred_at(read: Reader, *, sent_at: datetime | None) -> datetime:
+def _occurred_at(read: Reader, *, sent_at: datetime | None, correct_clock: bool = True) -> datetime:
     """When it happened, by the client's clock corrected as Segment does:
     timestamp + (receivedAt - sentAt), the message's own sentAt before the
     batch's. A time still outside EVENT_TIMES is a problem (the message is
@@ -262,7 +269,7 @@ def _occurred_at(read: Reader, *, sent_at: datetime | None) -> datetime:
     timestamp, original = read.time("timestamp"), read.time("originalTimestamp")
     name = "timestamp" if timestamp else "originalTimestamp"
     timestamp = timestamp or original
-    sent_at = read.time("sentAt") or sent_at
+    sent_at = (read.time("sentAt") or sent_at) if correct_clock else None
     received_at = read.received_at
     if timestamp is None:
         return received_at  # sent as it happened

@@ -94,7 +94,9 @@ def store(request, call: str) -> Source:
         source = authenticate(given if isinstance(given, str) else "")
     try:
         if batch:
-            messages = parse_batch(payload, received_at=received_at, body_size=len(body))
+            messages = parse_batch(
+                payload, received_at=received_at, body_size=len(body), correct_clocks=call != "import"
+            )
         else:
             messages = [parse_call(payload, call=call, received_at=received_at)]
     except InvalidPayload as invalid:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from leads import client_json
+from leads.ingest.messages import STORED_DEPTH
 from leads.models import Account, Event, Person
 
 pytestmark = pytest.mark.django_db
@@ -122,13 +122,20 @@ def test_properties_nested_past_the_limit_are_refused_naming_the_field(client, s
     assert not Event.objects.exists()
 
 
+def test_properties_one_level_past_the_limit_are_refused(client, source):
+    too_deep = json.loads(nested(STORED_DEPTH + 1))
+    response = send(client, {"batch": [track(properties=too_deep)]}, key=source.write_key)
+    assert response.status_code == 400
+    assert response.json()["message"].endswith(f"nested deeper than {STORED_DEPTH} levels")
+
+
 def test_properties_and_traits_at_the_depth_limit_are_stored_and_their_pages_render(
     client, source, superuser
 ):
-    # batch > [ ] > message > traits > deep: four levels above what the client nests.
-    deepest = json.loads(nested(client_json.MAX_DEPTH - 4))
+    # Properties and traits may nest STORED_DEPTH levels, themselves counted.
+    deepest = json.loads(nested(STORED_DEPTH))
     response = send(
-        client, {"batch": [group(deep=deepest), track(properties=deepest)]}, key=source.write_key
+        client, {"batch": [group(deep=deepest["a"]), track(properties=deepest)]}, key=source.write_key
     )
     assert response.status_code == 200, response.content
     account, event = Account.objects.get(), Event.objects.get()
