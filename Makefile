@@ -49,7 +49,7 @@ browser:
 # With REDIS_URL set: the worker (retries and delayed jobs need --with-scheduler)
 # and the periodic full rescore (run exactly one).
 worker: $(VENV)/.installed-run
-	$(BIN)/python manage.py rqworker scoring default --with-scheduler
+	$(BIN)/python manage.py rqworker scoring default webhooks --with-scheduler
 
 scheduler: $(VENV)/.installed-run
 	$(BIN)/python manage.py rqcron pqlsite.cron

@@ -367,11 +367,11 @@ class SalesRepForm(CoverageForm):
         ]
 
     def clean(self):
-        cleaned = super().clean()
-        away_from, away_until = cleaned.get("away_from"), cleaned.get("away_until")
+        super().clean()
+        away_from, away_until = self.cleaned_data.get("away_from"), self.cleaned_data.get("away_until")
         if away_from and away_until and away_from >= away_until:
             self.add_error("away_until", "The return must come after the start of the absence.")
-        return cleaned
+        return self.cleaned_data
 
 
 @admin.register(SalesRep)

@@ -127,7 +127,8 @@ class RepSettingsForm(forms.Form):
         return cls(data, initial=initial)
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         for name in ("away_from", "back_on"):
             day = cleaned.get(name)
             if day and not EARLIEST_AWAY <= day <= LATEST_AWAY:
