@@ -3,7 +3,7 @@ request in one transaction, with a number of statements that does not grow
 with the number of messages (up to 500 a statement). The steps live in
 accounts, people, aliases and pending; this module orders them."""
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from django.db import connection, transaction
