@@ -106,6 +106,9 @@ def historical_message(raw: Any, *, received_at: datetime) -> Message:
         problems.append(Problem(None, "timestamp", "required: the time it happened"))
     if raw.get("messageId") in (None, ""):
         raw = {**raw, "messageId": derived_message_id(raw)}
+    # A row's sentAt is when a copy was sent long ago: correcting its clock by
+    # it against the import's time would move the event to now.
+    raw = {name: value for name, value in raw.items() if name != "sentAt"}
     try:
         message = parse_call(raw, call=call, received_at=received_at)
     except InvalidPayload as invalid:
