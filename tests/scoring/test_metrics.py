@@ -231,7 +231,7 @@ def period_query():
 
 def test_the_page_shows_the_figures_charts_and_tables(manager_client, period_book, django_assert_num_queries):
     # Two of them: the book's open leads and qualifying now, named as on Team and Lab.
-    with django_assert_num_queries(13):
+    with django_assert_num_queries(12):
         response = manager_client.get(reverse("metrics"), period_query())
 
     assert response.status_code == 200
