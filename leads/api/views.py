@@ -1,7 +1,9 @@
 """API views: thin wrappers over the same selectors and services as the pages,
 with the same rules of who sees what."""
 
+from django.contrib.auth.signals import user_logged_in
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -20,6 +22,7 @@ from rest_framework.settings import api_settings
 from leads import selectors
 from leads.access import is_manager, rep_of, visible_accounts
 from leads.forms import QueueFilterForm
+from leads.lockout import locked_out
 from leads.models import Event, Person, SalesRep, StatusChange
 from leads.routing import reassign_by_hand
 from leads.services import OutcomeRefused, record_outcome
@@ -38,6 +41,7 @@ from .serializers import (
     QueueEntrySerializer,
     StatusChangeSerializer,
 )
+from .throttles import LoginThrottle
 
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="Bad input: the body names each field in error."),
@@ -249,6 +253,25 @@ class TokenView(ObtainAuthToken):
     """POST username and password for your API token; DELETE (with the token) revokes it."""
 
     parser_classes = api_settings.DEFAULT_PARSER_CLASSES
+    # ObtainAuthToken has none; every guess counts against the address.
+    throttle_classes = [LoginThrottle]
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, **{c: ERRORS[c] for c in (400, 429)}})
+    def post(self, request, *args, **kwargs):
+        """Wrong passwords are a 400; past LOGIN_FAILURE_LIMIT of them for one
+        username from one address, a 429 with Retry-After until the cool-off ends."""
+        serializer = self.get_serializer(data=request.data)
+        if not serializer.is_valid():
+            # django-axes marks the request it was given: DRF's, not Django's.
+            if getattr(request, "axes_locked_out", False):
+                username = request.data.get("username") if isinstance(request.data, dict) else None
+                return locked_out(request, credentials={"username": username})
+            raise ValidationError(serializer.errors)
+        user = serializer.validated_data["user"]
+        # Taking a token is signing in: the failure count resets, last_login moves.
+        user_logged_in.send(sender=type(user), request=request, user=user)
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key})
 
     @extend_schema(responses={204: None, 401: ERRORS[401]})
     def delete(self, request):
