@@ -1,30 +1,61 @@
 """Who may see what: sales managers see every account, a rep only their own,
-and anyone else nothing."""
+and anyone else nothing.
 
+A user's roles are looked up once per request: RolesMiddleware puts them,
+lazily, on `request.roles` (as AuthenticationMiddleware puts the user on
+`request.user`), and everything that decides access reads them there.
+"""
+
+from dataclasses import dataclass
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.utils.functional import SimpleLazyObject
 
 from .groups import SALES_MANAGERS
 from .models import Account, SalesRep
 
 
-def is_manager(user) -> bool:
-    if not user.is_authenticated:
-        return False
-    if not hasattr(user, "_is_sales_manager"):
-        user._is_sales_manager = user.is_superuser or user.groups.filter(name=SALES_MANAGERS).exists()
-    return user._is_sales_manager
+@dataclass(frozen=True)
+class Roles:
+    """What a user is to sales: a manager (superusers are), a rep, both or neither."""
+
+    is_manager: bool
+    rep: SalesRep | None
+
+    @property
+    def is_sales_person(self) -> bool:
+        return self.is_manager or self.rep is not None
 
 
-def rep_of(user) -> SalesRep | None:
-    if not user.is_authenticated:
-        return None
-    if not hasattr(user, "_sales_rep"):
-        user._sales_rep = SalesRep.objects.select_related("user").filter(user=user).first()
-    return user._sales_rep
+NOBODY = Roles(is_manager=False, rep=None)
+
+
+def roles_of(user) -> Roles:
+    """Looked up afresh (two queries); requests use `request.roles` instead."""
+    if user is None or not user.is_authenticated:
+        return NOBODY
+    return Roles(
+        is_manager=user.is_superuser or user.groups.filter(name=SALES_MANAGERS).exists(),
+        rep=SalesRep.objects.select_related("user").filter(user=user).first(),
+    )
+
+
+class RolesMiddleware:
+    """`request.roles`: the signed-in user's roles, looked up on first use.
+
+    First use comes after authentication, DRF's included (DRF sets the
+    authenticated user on the Django request too), so a token's user counts.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.roles = SimpleLazyObject(lambda: roles_of(getattr(request, "user", None)))
+        return self.get_response(request)
 
 
 def sales_people_only(view):
@@ -33,7 +64,7 @@ def sales_people_only(view):
     @login_required
     @wraps(view)
     def guarded(request, *args, **kwargs):
-        if not is_manager(request.user) and rep_of(request.user) is None:
+        if not request.roles.is_sales_person:
             raise PermissionDenied("This page is for sales managers and reps.")
         return view(request, *args, **kwargs)
 
@@ -46,18 +77,24 @@ def managers_only(view):
     @sales_people_only
     @wraps(view)
     def guarded(request, *args, **kwargs):
-        if not is_manager(request.user):
+        if not request.roles.is_manager:
             raise Http404
         return view(request, *args, **kwargs)
 
     return guarded
 
 
-def visible_accounts(user):
-    """The accounts this user may open: all for managers, a rep's own otherwise."""
-    if not user.is_authenticated:
-        return Account.objects.none()
-    if is_manager(user):
+def visible_accounts(roles: Roles):
+    """The accounts these roles may open: all for managers, a rep's own otherwise."""
+    if roles.is_manager:
         return Account.objects.all()
-    rep = rep_of(user)
-    return Account.objects.filter(owner=rep) if rep else Account.objects.none()
+    if roles.rep is not None:
+        return Account.objects.filter(owner=roles.rep)
+    return Account.objects.none()
+
+
+def of_visible_accounts(queryset, roles: Roles):
+    """Rows (people, events, history) of the accounts these roles may see."""
+    if roles.is_manager:
+        return queryset
+    return queryset.filter(account__in=visible_accounts(roles))

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST, require_safe
 from scoring.selectors import explained_scores
 
 from . import selectors
-from .access import is_manager, managers_only, rep_of, sales_people_only, visible_accounts
+from .access import managers_only, sales_people_only, visible_accounts
 from .forms import AssignForm, NoteForm, OutcomeForm, QueueFilterForm
 from .models import SalesRep
 from .routing import reassign_by_hand
@@ -41,19 +41,19 @@ def queue_rows(page):
 @require_safe
 @sales_people_only
 def home(request):
-    rep = rep_of(request.user)
-    return redirect("queue" if rep or not is_manager(request.user) else "team")
+    roles = request.roles
+    return redirect("queue" if roles.rep or not roles.is_manager else "team")
 
 
 @require_safe
 @sales_people_only
 def queue(request):
-    rep = rep_of(request.user)
+    rep = request.roles.rep
     filters = QueueFilterForm(request.GET or None)
     chosen = filters.cleaned_data if filters.is_valid() else {}
     if "rep" in filters.errors:
         return HttpResponseBadRequest(f"rep: {filters.errors['rep'][0]}", content_type="text/plain")
-    if is_manager(request.user) and chosen.get("rep"):
+    if request.roles.is_manager and chosen.get("rep"):
         rep = get_object_or_404(SalesRep.objects.select_related("user"), pk=chosen["rep"])
     if rep is None:
         return redirect("team")
@@ -64,7 +64,7 @@ def queue(request):
         "leads/queue.html",
         {
             "rep": rep,
-            "own_queue": rep == rep_of(request.user),
+            "own_queue": rep == request.roles.rep,
             "filters": filters,
             "page": page,
             "rows": queue_rows(page),
@@ -77,7 +77,7 @@ def queue(request):
 @sales_people_only
 def account_detail(request, pk):
     account = get_object_or_404(
-        visible_accounts(request.user).select_related("score", "owner__user"), pk=pk
+        visible_accounts(request.roles).select_related("score", "owner__user"), pk=pk
     )
     return render(request, "leads/account.html", account_context(request, account))
 
@@ -105,7 +105,7 @@ def account_context(request, account, *, outcome_form=None, note_form=None):
 @require_POST
 @sales_people_only
 def account_outcome(request, pk):
-    account = get_object_or_404(visible_accounts(request.user).select_related("score", "owner__user"), pk=pk)
+    account = get_object_or_404(visible_accounts(request.roles).select_related("score", "owner__user"), pk=pk)
     form = OutcomeForm(request.POST)
     if form.is_valid():
         try:
@@ -128,7 +128,7 @@ def account_outcome(request, pk):
 @require_POST
 @sales_people_only
 def account_note(request, pk):
-    account = get_object_or_404(visible_accounts(request.user).select_related("score", "owner__user"), pk=pk)
+    account = get_object_or_404(visible_accounts(request.roles).select_related("score", "owner__user"), pk=pk)
     form = NoteForm(request.POST)
     if form.is_valid():
         add_note(account_id=account.pk, author=request.user, body=form.cleaned_data["body"])
@@ -166,7 +166,7 @@ def team(request):
 @require_POST
 @managers_only
 def team_assign(request, pk):
-    account = get_object_or_404(visible_accounts(request.user), pk=pk)
+    account = get_object_or_404(visible_accounts(request.roles), pk=pk)
     form = AssignForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose an active rep to assign the account to.")

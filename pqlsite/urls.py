@@ -6,10 +6,6 @@ from django.urls import include, path
 
 from leads import views
 
-admin.site.site_header = "pqlsite"
-admin.site.site_title = "pqlsite admin"
-admin.site.index_title = "Leads and scoring"
-
 urlpatterns = [
     path("", views.home, name="home"),
     path("queue/", views.queue, name="queue"),

@@ -14,7 +14,7 @@ def low_limit(settings):
     settings.AXES_FAILURE_LIMIT = LIMIT
 
 
-def guess_token(client, username, password="wrong"):
+def guess_token(client, username, password="wrong"):  # noqa: S107
     return client.post("/api/token/", {"username": username, "password": password}, format="json")
 
 

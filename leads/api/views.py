@@ -20,10 +20,10 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from leads import selectors
-from leads.access import is_manager, rep_of, visible_accounts
+from leads.access import of_visible_accounts, visible_accounts
 from leads.forms import QueueFilterForm
 from leads.lockout import locked_out
-from leads.models import Event, Person, SalesRep, StatusChange
+from leads.models import Account, Event, Person, SalesRep, StatusChange
 from leads.routing import reassign_by_hand
 from leads.services import OutcomeRefused, record_outcome
 from scoring.selectors import explained_score, explained_scores
@@ -56,28 +56,20 @@ def documented(ok, *codes):
     return {200: ok, **{code: ERRORS[code] for code in (401, 403, 429, *codes)}}
 
 
-def of_visible_accounts(queryset, user):
-    """Rows of the accounts this user may see (all of them for managers)."""
-    if is_manager(user):
-        return queryset
-    return queryset.filter(account__in=visible_accounts(user))
-
-
 class SalesPeople(permissions.BasePermission):
     """Managers and reps; anyone else signed in gets 403."""
 
     message = "This API is for sales managers and reps."
 
     def has_permission(self, request, view):
-        user = request.user
-        return bool(user and user.is_authenticated and (is_manager(user) or rep_of(user)))
+        return request.roles.is_sales_person
 
 
 class Managers(permissions.BasePermission):
     message = "Only sales managers may do this."
 
     def has_permission(self, request, view):
-        return bool(request.user and request.user.is_authenticated and is_manager(request.user))
+        return request.roles.is_manager
 
 
 class ManagersWrite(permissions.BasePermission):
@@ -86,7 +78,7 @@ class ManagersWrite(permissions.BasePermission):
     message = "Only sales managers may change this."
 
     def has_permission(self, request, view):
-        return request.method in permissions.SAFE_METHODS or is_manager(request.user)
+        return request.method in permissions.SAFE_METHODS or request.roles.is_manager
 
 
 @extend_schema_view(
@@ -101,6 +93,9 @@ class AccountViewSet(
     """Accounts: a rep sees their own, a manager every one. Managers may edit
     fit data; status and owner change only through outcome and assign."""
 
+    # The model, for the schema; each request's rows come from get_queryset.
+    queryset = Account.objects.none()
+
     permission_classes = [SalesPeople, ManagersWrite]
     filterset_class = AccountFilter
     search_fields = ["name", "domain", "=external_id"]
@@ -108,7 +103,7 @@ class AccountViewSet(
     ordering = ["-signed_up_at"]
 
     def get_queryset(self):
-        accounts = visible_accounts(self.request.user).select_related("score", "owner__user")
+        accounts = visible_accounts(self.request.roles).select_related("score", "owner__user")
         # Only the detail view shows the explanation.
         return accounts.defer("score__explanation") if self.action == "list" else accounts
 
@@ -157,6 +152,9 @@ class AccountViewSet(
 class PersonViewSet(viewsets.ReadOnlyModelViewSet):
     """People of the accounts you may see."""
 
+    # The model, for the schema; each request's rows come from get_queryset.
+    queryset = Person.objects.none()
+
     serializer_class = PersonSerializer
     permission_classes = [SalesPeople]
     filterset_class = PersonFilter
@@ -165,7 +163,7 @@ class PersonViewSet(viewsets.ReadOnlyModelViewSet):
     ordering = ["pk"]
 
     def get_queryset(self):
-        return of_visible_accounts(Person.objects.all(), self.request.user)
+        return of_visible_accounts(Person.objects.all(), self.request.roles)
 
 
 @extend_schema_view(
@@ -175,6 +173,9 @@ class PersonViewSet(viewsets.ReadOnlyModelViewSet):
 class EventViewSet(viewsets.ReadOnlyModelViewSet):
     """Usage events, newest first, by cursor: stable pages over millions of rows."""
 
+    # The model, for the schema; each request's rows come from get_queryset.
+    queryset = Event.objects.none()
+
     serializer_class = EventSerializer
     permission_classes = [SalesPeople]
     filterset_class = EventFilter
@@ -183,7 +184,7 @@ class EventViewSet(viewsets.ReadOnlyModelViewSet):
     ordering_fields = []
 
     def get_queryset(self):
-        return of_visible_accounts(Event.objects.all(), self.request.user)
+        return of_visible_accounts(Event.objects.all(), self.request.roles)
 
 
 @extend_schema_view(
@@ -193,6 +194,9 @@ class EventViewSet(viewsets.ReadOnlyModelViewSet):
 class StatusChangeViewSet(viewsets.ReadOnlyModelViewSet):
     """The append-only history of lead statuses."""
 
+    # The model, for the schema; each request's rows come from get_queryset.
+    queryset = StatusChange.objects.none()
+
     serializer_class = StatusChangeSerializer
     permission_classes = [SalesPeople]
     filterset_class = StatusChangeFilter
@@ -201,7 +205,7 @@ class StatusChangeViewSet(viewsets.ReadOnlyModelViewSet):
     ordering = ["-changed_at", "-id"]
 
     def get_queryset(self):
-        return of_visible_accounts(StatusChange.objects.select_related("changed_by"), self.request.user)
+        return of_visible_accounts(StatusChange.objects.select_related("changed_by"), self.request.roles)
 
 
 @extend_schema(
@@ -215,6 +219,9 @@ class StatusChangeViewSet(viewsets.ReadOnlyModelViewSet):
 class QueueView(ListAPIView):
     """A rep's open leads in the order to work them, with the reasons they qualified."""
 
+    # The model, for the schema; each request's rows come from get_queryset.
+    queryset = Account.objects.none()
+
     serializer_class = QueueEntrySerializer
     permission_classes = [SalesPeople]
     pagination_class = QueuePage
@@ -224,9 +231,9 @@ class QueueView(ListAPIView):
         filters = QueueFilterForm(self.request.query_params)
         if not filters.is_valid():
             raise ValidationError(filters.errors)
-        rep = rep_of(self.request.user)
+        rep = self.request.roles.rep
         wanted = filters.cleaned_data["rep"]
-        if wanted and is_manager(self.request.user):
+        if wanted and self.request.roles.is_manager:
             rep = SalesRep.objects.filter(pk=wanted).first()
             if rep is None:
                 raise NotFound("No such rep.")
