@@ -367,19 +367,41 @@ class CoverageForm(forms.ModelForm):
 class SalesRepForm(CoverageForm):
     class Meta:
         model = SalesRep
-        fields = ["user", "is_active", "capacity", "countries", "tiers", "industries"]
+        fields = [
+            "user",
+            "is_active",
+            "capacity",
+            "countries",
+            "tiers",
+            "industries",
+            "manager",
+            "away_from",
+            "away_until",
+            "alert_timing",
+            "alert_by_email",
+            "alert_by_slack",
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        away_from, away_until = cleaned.get("away_from"), cleaned.get("away_until")
+        if away_from and away_until and away_from >= away_until:
+            self.add_error("away_until", "The return must come after the start of the absence.")
+        return cleaned
 
 
 @admin.register(SalesRep)
 class SalesRepAdmin(admin.ModelAdmin):
     form = SalesRepForm
-    list_display = ["__str__", "is_active", "capacity", "open_leads", "countries", "tiers", "industries"]
-    list_filter = ["is_active"]
+    list_display = [
+        "__str__", "is_active", "capacity", "open_leads", "countries", "tiers", "industries", "away_until",
+    ]  # fmt: skip
+    list_filter = ["is_active", "alert_timing"]
     list_select_related = ["user"]
     search_fields = ["user__username", "user__first_name", "user__last_name", "user__email"]
     # A stable order for the list and for the owner autocomplete's pages.
     ordering = ["user__first_name", "user__last_name", "pk"]
-    raw_id_fields = ["user"]
+    raw_id_fields = ["user", "manager"]
     actions = ["deactivate_and_reassign"]
 
     def get_queryset(self, request):
@@ -431,6 +453,7 @@ def reassigned_words(account_ids: list[int]) -> str:
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
     list_display = ["name", "member_count", "sla_hours"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     search_fields = ["name"]
     filter_horizontal = ["members"]
 

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models import F, Q
 from django.utils import timezone
 
 
@@ -41,6 +42,11 @@ OPEN_LEAD_STATUSES = frozenset({LeadStatus.PQL, LeadStatus.ASSIGNED, LeadStatus.
 country_code = RegexValidator(r"^[A-Z]{2}$", "Use a two-letter ISO 3166 country code, e.g. US.")
 
 
+class AlertTiming(models.TextChoices):
+    INSTANT = "instant", "At once"
+    DIGEST = "digest", "In a daily digest"
+
+
 class SalesRep(models.Model):
     """A user who works leads, with what they cover and how many they can hold."""
 
@@ -58,13 +64,59 @@ class SalesRep(models.Model):
     industries = models.JSONField(
         default=list, blank=True, help_text="Industries covered; empty means any."
     )
+    manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="managed_reps",
+        help_text="Hears of this rep's late and escalated leads; empty means every sales manager.",
+    )
+    away_from = models.DateTimeField(
+        null=True, blank=True, help_text="Away (no new leads) from this time; empty means from now."
+    )
+    away_until = models.DateTimeField(
+        null=True, blank=True, help_text="Back at this time; empty means not away."
+    )
+    alert_timing = models.CharField(
+        "alerts", max_length=10, choices=AlertTiming.choices, default=AlertTiming.INSTANT
+    )
+    alert_by_email = models.BooleanField("alerts by email", default=True)
+    alert_by_slack = models.BooleanField(
+        "alerts in Slack", default=True, help_text="Posted to the team's Slack channel."
+    )
+    digest_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
+    queue_seen_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When the rep last opened their queue."
+    )
 
     class Meta:
         verbose_name = "sales rep"
         ordering = ["user__username"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(away_from__isnull=True)
+                | Q(away_until__isnull=True)
+                | Q(away_from__lt=F("away_until")),
+                name="salesrep_away_from_before_until",
+            ),
+        ]
 
     def __str__(self):
         return self.user.get_full_name() or self.user.get_username()
+
+    def is_away(self, at) -> bool:
+        return is_away(self.away_from, self.away_until, at)
+
+
+def is_away(away_from, away_until, at) -> bool:
+    """Away from `away_from` (or now, when empty) until `away_until`."""
+    return away_until is not None and at < away_until and (away_from is None or away_from <= at)
+
+
+def away_at(at) -> Q:
+    """The reps away at `at`, as a filter: is_away in SQL."""
+    return Q(away_until__gt=at) & (Q(away_from__isnull=True) | Q(away_from__lte=at))
 
 
 class AccountQuerySet(models.QuerySet):
@@ -289,6 +341,12 @@ class Team(models.Model):
     sla_hours = models.PositiveIntegerField(
         default=24, help_text="Hours a rep has to make first contact with a new lead."
     )
+    slack_webhook_url = models.URLField(
+        "Slack webhook URL",
+        max_length=500,
+        blank=True,
+        help_text="A Slack incoming-webhook URL: the team's alerts are posted to its channel.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -383,3 +441,104 @@ class PendingEvent(models.Model):
 
     def __str__(self):
         return f"{self.name} for {self.user_id or self.anonymous_id} (pending)"
+
+
+class MessageKind(models.TextChoices):
+    """What a message announces; docs/alerts.md says what each means."""
+
+    QUALIFIED = "qualified", "Qualified as a PQL"
+    DROPPED = "dropped", "No longer qualifies"
+    ASSIGNED = "assigned", "Assigned to a rep"
+    REASSIGNED = "reassigned", "Reassigned to another rep"
+    UNASSIGNED = "unassigned", "Left without a rep"
+    UNASSIGNED_TEAM_FULL = "unassigned_team_full", "Left without a rep: the team is full"
+    CONTACTED = "contacted", "Contacted"
+    CONVERTED = "converted", "Converted"
+    DISQUALIFIED = "disqualified", "Disqualified"
+    SLA_DUE_SOON = "sla_due_soon", "Contact due soon"
+    SLA_PASSED = "sla_passed", "Contact overdue"
+    ENDPOINT_DISABLED = "endpoint_disabled", "Webhook endpoint disabled"
+
+
+class DeliveryState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    HELD = "held", "Held for the digest"
+    SKIPPED = "skipped", "Not for this channel"
+    FAILED = "failed", "Failed"
+
+
+class OutboxMessage(models.Model):
+    """A change worth announcing, written in the same transaction as the change
+    (a transactional outbox): delivery jobs read it after commit, so nothing
+    is announced for a change that rolled back, and nothing is lost while a
+    queue or a receiver is down.
+
+    `dedupe_key` names the change (kind, account, the account's state before
+    it): writers insert with ON CONFLICT DO NOTHING, so one change is one
+    message whoever writes it. Each channel keeps its own state.
+    """
+
+    message_id = models.UUIDField(
+        unique=True, default=uuid.uuid4, editable=False, help_text="Stable: a webhook's id."
+    )
+    kind = models.CharField(max_length=30, choices=MessageKind.choices)
+    dedupe_key = models.CharField(max_length=200, unique=True)
+    # Indexed through (account, kind, created_at) below.
+    account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    rep = models.ForeignKey(
+        SalesRep,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        help_text="The rep the change concerns: the owner after it.",
+    )
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    status_change = models.ForeignKey(
+        StatusChange, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    payload = models.JSONField(
+        default=dict, blank=True, help_text="What the change was: statuses, reason, previous rep."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    email_state = models.CharField(
+        max_length=10, choices=DeliveryState.choices, default=DeliveryState.PENDING
+    )
+    slack_state = models.CharField(
+        max_length=10, choices=DeliveryState.choices, default=DeliveryState.PENDING
+    )
+    webhook_state = models.CharField(
+        max_length=10, choices=DeliveryState.choices, default=DeliveryState.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Email and Slack attempts.")
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The cooldown: this account's latest message of a kind.
+            models.Index(fields=["account", "kind", "created_at"], name="outbox_account_kind_time"),
+            # What the channels still have to deliver, oldest first.
+            models.Index(
+                fields=["id"],
+                name="outbox_people_pending",
+                condition=Q(email_state="pending") | Q(slack_state="pending"),
+            ),
+            models.Index(fields=["id"], name="outbox_webhook_pending", condition=Q(webhook_state="pending")),
+            models.Index(fields=["rep", "id"], name="outbox_held", condition=Q(email_state="held")),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} ({self.account_id or '-'})"
+
+    @property
+    def webhook_id(self) -> str:
+        return f"msg_{self.message_id.hex}"

@@ -24,8 +24,9 @@ from .models import (
     StatusCause,
     Team,
     Tier,
+    is_away,
 )
-from .services import Assignment, assign_accounts
+from .services import Assignment, Unassigned, assign_accounts, record_left_unassigned
 
 # The tier of an account scoring has not sized yet.
 DEFAULT_TIER = Tier.SMALL.value
@@ -87,10 +88,12 @@ class RepLoad:
     countries: tuple[str, ...] = ()
     tiers: tuple[str, ...] = ()
     industries: tuple[str, ...] = ()
+    # On holiday: keeps their leads, gets no new ones.
+    away: bool = False
 
     @property
     def has_room(self) -> bool:
-        return self.active and self.open_leads < self.capacity
+        return self.active and not self.away and self.open_leads < self.capacity
 
     def covers(self, lead: LeadToRoute) -> bool:
         return (
@@ -135,6 +138,11 @@ def plan_assignments(
     plan = {}
     for lead in leads:
         rule = first_matching_rule(lead, rules)
+        if not rules:
+            plan[lead.account_id] = Assignment(
+                rep_id=None, reason="No routing rules are set up", unassigned=Unassigned.NO_RULES
+            )
+            continue
         if rule is None:
             plan[lead.account_id] = Assignment(
                 rep_id=None,
@@ -142,18 +150,16 @@ def plan_assignments(
                     f"No routing rule matches (country={lead.country or '-'}, "
                     f"tier={lead.tier}, industry={lead.industry or '-'})"
                 ),
+                unassigned=Unassigned.NO_RULE,
             )
             continue
         team = [loads_by_rep[rep_id] for rep_id in rule.member_rep_ids if rep_id in loads_by_rep]
         with_room = [load for load in team if load.has_room and load.covers(lead)]
         if not with_room:
-            if not any(load.active for load in team):
-                why = f"Team '{rule.team_name}' has no active reps"
-            elif not any(load.active and load.covers(lead) for load in team):
-                why = f"No rep of team '{rule.team_name}' covers this account"
-            else:
-                why = f"Team '{rule.team_name}' is at capacity"
-            plan[lead.account_id] = Assignment(rep_id=None, reason=f"{why} (rule '{rule.name}')")
+            why, code = nobody_available(rule.team_name, [load for load in team if load.active], lead)
+            plan[lead.account_id] = Assignment(
+                rep_id=None, reason=f"{why} (rule '{rule.name}')", team_id=rule.team_id, unassigned=code
+            )
             continue
         chosen = min(with_room, key=lambda load: fairness_key(load, picks.get(load.rep_id, -1)))
         loads_by_rep[chosen.rep_id] = replace(
@@ -164,8 +170,24 @@ def plan_assignments(
             rep_id=chosen.rep_id,
             reason=f"Routed by rule '{rule.name}' to team '{rule.team_name}'",
             sla_due_at=now + timedelta(hours=rule.sla_hours),
+            team_id=rule.team_id,
         )
     return plan
+
+
+def nobody_available(team_name: str, active: list[RepLoad], lead: LeadToRoute) -> tuple[str, Unassigned]:
+    """Why no rep of a team can take a lead, in words and as a code."""
+    if not active:
+        return f"Team '{team_name}' has no active reps", Unassigned.NO_ACTIVE_REP
+    covering = [load for load in active if load.covers(lead)]
+    if not covering:
+        return f"No rep of team '{team_name}' covers this account", Unassigned.NOT_COVERED
+    away = sum(load.away for load in covering)
+    if away == len(covering):
+        return f"Every rep of team '{team_name}' who covers this account is away", Unassigned.TEAM_AWAY
+    if away:
+        return f"Team '{team_name}' is at capacity ({away} away)", Unassigned.TEAM_FULL
+    return f"Team '{team_name}' is at capacity", Unassigned.TEAM_FULL
 
 
 # The database side.
@@ -205,11 +227,22 @@ def locked_loads(rep_ids: Iterable[int]) -> list[RepLoad]:
     rep_ids = sorted(set(rep_ids))
     if not rep_ids:
         return []
+    now = timezone.now()
     reps = list(
         SalesRep.objects.select_for_update(of=("self",))
         .filter(pk__in=rep_ids)
         .order_by("pk")
-        .values_list("pk", "capacity", "is_active", "user__is_active", "countries", "tiers", "industries")
+        .values_list(
+            "pk",
+            "capacity",
+            "is_active",
+            "user__is_active",
+            "countries",
+            "tiers",
+            "industries",
+            "away_from",
+            "away_until",
+        )
     )
     counts = {
         row["owner_id"]: row
@@ -232,8 +265,9 @@ def locked_loads(rep_ids: Iterable[int]) -> list[RepLoad]:
             countries=tuple(countries or ()),
             tiers=tuple(tiers or ()),
             industries=tuple(industries or ()),
+            away=is_away(away_from, away_until, now),
         )
-        for rep_id, capacity, is_active, user_is_active, countries, tiers, industries in reps
+        for rep_id, capacity, is_active, user_is_active, countries, tiers, industries, away_from, away_until in reps
     ]
 
 
@@ -291,6 +325,9 @@ def assign_new_pqls(account_ids: Iterable[int]) -> list[int]:
         assignments = {
             account_id: assignment for account_id, assignment in plan.items() if assignment.rep_id
         }
+        if len(assignments) < len(plan):
+            # Kept in the unassigned queue, with the reason in the history.
+            record_left_unassigned(assignments=plan, cause=StatusCause.ROUTING)
         if not assignments:
             return []
         return assign_accounts(assignments=assignments, cause=StatusCause.ROUTING)

@@ -5,6 +5,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from django.db import connection, transaction
 from django.db.models import Q
@@ -15,11 +16,13 @@ from .models import (
     Account,
     Event,
     LeadStatus,
+    MessageKind,
     Note,
     Plan,
     StatusCause,
     StatusChange,
 )
+from .outbox import Announcement, announce, status_announcement
 
 
 @transaction.atomic
@@ -41,7 +44,9 @@ def change_status(
     Returns the new history row, or None when nothing changed.
     """
     to_status = LeadStatus(to_status)
-    account = Account.objects.select_for_update().only("id", "status", "owner_id").get(pk=account_id)
+    account = (
+        Account.objects.select_for_update().only("id", "status", "owner_id", "updated_at").get(pk=account_id)
+    )
     from_status = account.status
     if from_status == to_status:
         return None
@@ -49,7 +54,7 @@ def change_status(
         return None
     now = timezone.now()
     Account.objects.filter(pk=account_id).update(status=to_status, updated_at=now)
-    return StatusChange.objects.create(
+    change = StatusChange.objects.create(
         account_id=account_id,
         from_status=from_status,
         to_status=to_status,
@@ -60,6 +65,18 @@ def change_status(
         details=details or {},
         owner_id=account.owner_id,
     )
+    message = status_announcement(
+        account_id=account_id,
+        from_status=from_status,
+        to_status=to_status,
+        version=account.updated_at,
+        rep_id=account.owner_id,
+        status_change_id=change.pk,
+        reason=reason,
+    )
+    if message:
+        announce([message], now=now)
+    return change
 
 
 @transaction.atomic
@@ -84,14 +101,15 @@ def move_accounts(
     candidates = Account.objects.filter(pk__in=list(account_ids), status=from_status)
     if only_if is not None:
         candidates = candidates.filter(only_if)
-    moved = list(
-        candidates.select_for_update(of=("self",)).order_by("pk").values_list("pk", flat=True)
+    versions = dict(
+        candidates.select_for_update(of=("self",)).order_by("pk").values_list("pk", "updated_at")
     )
+    moved = list(versions)
     if not moved:
         return []
     now = timezone.now()
     Account.objects.filter(pk__in=moved).update(status=to_status, updated_at=now)
-    StatusChange.objects.bulk_create(
+    changes = StatusChange.objects.bulk_create(
         StatusChange(
             account_id=account_id,
             from_status=from_status,
@@ -103,16 +121,49 @@ def move_accounts(
         )
         for account_id in moved
     )
+    # Only unowned accounts move between signed up and PQL, hence no rep.
+    announce(
+        filter(
+            None,
+            (
+                status_announcement(
+                    account_id=change.account_id,
+                    from_status=from_status,
+                    to_status=to_status,
+                    version=versions[change.account_id],
+                    rep_id=None,
+                    status_change_id=change.pk,
+                    reason=change.reason,
+                )
+                for change in changes
+            ),
+        ),
+        now=now,
+    )
     return moved
+
+
+class Unassigned(StrEnum):
+    """Why routing found nobody for a lead."""
+
+    NO_RULES = "no_rules"  # routing is not set up: announced, not written in the history
+    NO_RULE = "no_rule"
+    NO_ACTIVE_REP = "no_active_rep"
+    NOT_COVERED = "not_covered"
+    TEAM_AWAY = "team_away"
+    TEAM_FULL = "team_full"
 
 
 @dataclass(frozen=True)
 class Assignment:
-    """Who should hold an account: a rep, or nobody (the unassigned queue)."""
+    """Who should hold an account: a rep, or nobody (the unassigned queue,
+    with `unassigned` saying why when routing decided it)."""
 
     rep_id: int | None
     reason: str
     sla_due_at: datetime | None = None
+    team_id: int | None = None
+    unassigned: Unassigned | None = None
 
 
 @transaction.atomic
@@ -134,13 +185,14 @@ def assign_accounts(
         Account.objects.select_for_update(of=("self",))
         .filter(pk__in=list(assignments), status__in=OPEN_LEAD_STATUSES)
         .order_by("pk")
-        .only("pk", "status", "owner_id")
+        .only("pk", "status", "owner_id", "updated_at")
     )
-    changes, changed = [], []
+    changes, changed, before = [], [], {}
     for account in accounts:
         assignment = assignments[account.pk]
         if account.owner_id == assignment.rep_id:
             continue
+        before[account.pk] = (account.owner_id, account.updated_at)
         from_status = account.status
         if assignment.rep_id is None:
             to_status = LeadStatus.PQL if from_status == LeadStatus.ASSIGNED else from_status
@@ -167,7 +219,86 @@ def assign_accounts(
         changed, ["owner", "status", "assigned_at", "sla_due_at", "updated_at"], batch_size=1000
     )
     StatusChange.objects.bulk_create(changes, batch_size=1000)
+    announce((hand_over_announcement(change, *before[change.account_id]) for change in changes), now=now)
     return [account.pk for account in changed]
+
+
+def hand_over_announcement(change: StatusChange, previous_rep_id: int | None, version) -> Announcement:
+    if change.owner_id is None:
+        kind = MessageKind.UNASSIGNED
+    else:
+        kind = MessageKind.REASSIGNED if previous_rep_id else MessageKind.ASSIGNED
+    return Announcement(
+        kind=kind,
+        account_id=change.account_id,
+        version=version,
+        rep_id=change.owner_id or previous_rep_id,
+        status_change_id=change.pk,
+        payload={
+            "from_status": change.from_status,
+            "to_status": change.to_status,
+            "reason": change.reason,
+            "previous_rep_id": previous_rep_id,
+        },
+    )
+
+
+@transaction.atomic
+def record_left_unassigned(*, assignments: Mapping[int, Assignment], cause: StatusCause | str) -> list[int]:
+    """Record why routing left PQLs without a rep: a history row (the status
+    stays PQL) with the reason, and a message for the managers
+    (unassigned_team_full when the team was full). With no routing rules set
+    up there is no decision to record: the managers are told, the history is
+    left alone. Only PQLs still without an owner; returns their ids."""
+    left = {pk: a for pk, a in assignments.items() if a.rep_id is None}
+    versions = dict(
+        Account.objects.select_for_update(of=("self",))
+        .filter(pk__in=list(left), status=LeadStatus.PQL, owner__isnull=True)
+        .order_by("pk")
+        .values_list("pk", "updated_at")
+    )
+    if not versions:
+        return []
+    now = timezone.now()
+    changes = StatusChange.objects.bulk_create(
+        (
+            StatusChange(
+                account_id=pk,
+                from_status=LeadStatus.PQL,
+                to_status=LeadStatus.PQL,
+                changed_at=now,
+                cause=StatusCause(cause),
+                reason=left[pk].reason,
+                details={"unassigned": str(left[pk].unassigned or ""), "team_id": left[pk].team_id},
+            )
+            for pk in versions
+            if left[pk].unassigned != Unassigned.NO_RULES
+        ),
+        batch_size=1000,
+    )
+    change_ids = {change.account_id: change.pk for change in changes}
+    announce(
+        (
+            Announcement(
+                kind=MessageKind.UNASSIGNED_TEAM_FULL
+                if left[pk].unassigned == Unassigned.TEAM_FULL
+                else MessageKind.UNASSIGNED,
+                account_id=pk,
+                version=version,
+                team_id=left[pk].team_id,
+                status_change_id=change_ids.get(pk),
+                payload={
+                    "from_status": LeadStatus.PQL.value,
+                    "to_status": LeadStatus.PQL.value,
+                    "reason": left[pk].reason,
+                    "unassigned": str(left[pk].unassigned or ""),
+                },
+            )
+            for pk, version in versions.items()
+        ),
+        now=now,
+    )
+    return list(versions)
 
 
 @dataclass(frozen=True)

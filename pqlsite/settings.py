@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "axes",
     "leads",
     "scoring",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -138,6 +139,41 @@ SCORING_QUEUE_RETRY_AFTER = env.float("SCORING_QUEUE_RETRY_AFTER", default=5)
 # Days a pending event (its person never identified or never grouped) is
 # kept before the daily expiry deletes it.
 PENDING_EVENT_RETENTION_DAYS = env.int("PENDING_EVENT_RETENTION_DAYS", default=30)
+
+# Alerts (docs/alerts.md). Email goes through Django's email framework: SMTP
+# from the environment, the console (the terminal) under DEBUG unless set.
+EMAIL_BACKEND = env(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+# Seconds: a slow mail server must not hold a delivery job for long.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="pqlsite <pqlsite@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Where the links in alerts point: the address reps open pqlsite at.
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Another alert for the same account and kind within this many minutes is not sent.
+ALERTS_COOLDOWN_MINUTES = env.int("ALERTS_COOLDOWN_MINUTES", default=240)
+# "Contact due soon" this many minutes before a lead's SLA passes.
+ALERTS_SLA_WARNING_MINUTES = env.int("ALERTS_SLA_WARNING_MINUTES", default=60)
+# The daily digest is sent from this hour (TIME_ZONE) on.
+ALERTS_DIGEST_HOUR = env.int("ALERTS_DIGEST_HOUR", default=8)
+# Seconds between delivery passes (what an on-commit wake-up missed) and SLA checks.
+ALERTS_DELIVERY_INTERVAL = env.int("ALERTS_DELIVERY_INTERVAL", default=60)
+ALERTS_SLA_CHECK_INTERVAL = env.int("ALERTS_SLA_CHECK_INTERVAL", default=300)
+# Seconds a Slack post may take before it counts as failed (and is retried).
+ALERTS_SLACK_TIMEOUT = env.int("ALERTS_SLACK_TIMEOUT", default=10)
+# Optional: a Slack incoming-webhook URL for managers' alerts no team claims.
+ALERTS_MANAGERS_SLACK_WEBHOOK_URL = env("ALERTS_MANAGERS_SLACK_WEBHOOK_URL", default="")
+
 # The django-rq dashboard (queues, failed jobs) appears in the admin index.
 RQ_SHOW_ADMIN_LINK = True
 

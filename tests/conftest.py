@@ -4,11 +4,19 @@ services the suite runs against (PostgreSQL and Redis when configured)."""
 import os
 
 import pytest
-from django.contrib.auth.models import Group
+from django.test import Client
 from django.utils import timezone
 
-from leads.groups import SALES_MANAGERS, SALES_REPS
-from leads.models import Account, Event, Person, SalesRep
+from leads.models import Account, RoutingRule, Source, Team
+from tests.factories import (
+    AccountFactory,
+    CriterionFactory,
+    DefinitionFactory,
+    EventFactory,
+    ManagerFactory,
+    PersonFactory,
+    RepFactory,
+)
 
 # CI sets REQUIRE_SERVICES so that a missing service fails the run instead of skipping tests.
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
@@ -60,26 +68,25 @@ def superuser(django_user_model):
 
 
 @pytest.fixture
-def manager(django_user_model):
-    user = django_user_model.objects.create_user(
-        "morgan", "morgan@example.com", "pw-manager-123", is_staff=True
-    )
-    user.groups.add(Group.objects.get_or_create(name=SALES_MANAGERS)[0])
-    return user
+def manager(db):
+    return ManagerFactory(username="morgan", password="pw-manager-123")
 
 
 @pytest.fixture
-def rep(django_user_model):
-    user = django_user_model.objects.create_user(
-        "ava", "ava@example.com", "pw-rep-123", first_name="Ava", last_name="Reyes"
+def rep(db):
+    return RepFactory(
+        user__username="ava",
+        user__password="pw-rep-123",
+        user__first_name="Ava",
+        user__last_name="Reyes",
+        countries=["US", "CA"],
+        capacity=40,
     )
-    user.groups.add(Group.objects.get_or_create(name=SALES_REPS)[0])
-    return SalesRep.objects.create(user=user, countries=["US", "CA"], capacity=40)
 
 
 @pytest.fixture
-def account():
-    return Account.objects.create(
+def account(db):
+    return AccountFactory(
         name="Harbor Legal LLP",
         domain="harborlegal.com",
         industry="legal",
@@ -91,15 +98,13 @@ def account():
 
 @pytest.fixture
 def person(account):
-    return Person.objects.create(
-        account=account, email="jo@harborlegal.com", name="Jo Park", title="Associate"
-    )
+    return PersonFactory(account=account, email="jo@harborlegal.com", name="Jo Park", title="Associate")
 
 
 @pytest.fixture
 def make_event(account):
     def make(name="login", *, at=None, person=None, target=None, **properties):
-        return Event.objects.create(
+        return EventFactory(
             account=target or account,
             person=person,
             name=name,
@@ -167,14 +172,10 @@ def inline_queues(settings):
 
 
 @pytest.fixture
-def ten_logins():
+def ten_logins(db):
     """An active definition: ten logins qualify an account at once."""
-    from scoring.models import Criterion, Definition
-
-    definition = Definition.objects.create(name="Ten logins", is_active=True, score_threshold=100)
-    Criterion.objects.create(
-        definition=definition, label="Logged in 10 times", role="trigger", event_name="login", value="10"
-    )
+    definition = DefinitionFactory(name="Ten logins")
+    CriterionFactory(definition=definition, label="Logged in 10 times")
     return definition
 
 
@@ -278,3 +279,59 @@ def fuzz_operations(schema, *, examples: int, **call_options) -> int:
 
         call()
     return len(operations)
+
+
+@pytest.fixture
+def other_rep(db):
+    """A second rep, covering anywhere."""
+    return RepFactory(
+        user__username="ben", user__password="pw-ben-123", user__first_name="Ben", user__last_name="Ode"
+    )
+
+
+@pytest.fixture
+def manager_client(manager):
+    client = Client()
+    client.force_login(manager)
+    return client
+
+
+@pytest.fixture
+def source(db):
+    """The product's event source (write key generated)."""
+    return Source.objects.create(name="Product", slug="product")
+
+
+# Alerts: reps on teams with routing rules, and a manager with an email address.
+
+
+@pytest.fixture
+def make_rep(db):
+    def make(username, *, capacity=10, email=None, **fields):
+        return RepFactory(
+            user__username=username,
+            user__email=email if email is not None else f"{username}@sales.example",
+            user__first_name=username.title(),
+            capacity=capacity,
+            **fields,
+        )
+
+    return make
+
+
+@pytest.fixture
+def make_team(db):
+    def make(name, *reps, position=0, slack="", sla_hours=24, **matching):
+        team = Team.objects.create(name=name, slack_webhook_url=slack, sla_hours=sla_hours)
+        team.members.add(*reps)
+        RoutingRule.objects.create(name=f"{name} rule", position=position, team=team, **matching)
+        return team
+
+    return make
+
+
+@pytest.fixture
+def sales_manager(db):
+    return ManagerFactory(
+        username="mia", email="mia@sales.example", first_name="Mia", last_name="Lund", password="pw-mia-123"
+    )

@@ -1,0 +1,317 @@
+"""Delivery of the outbox's messages to people: email and Slack.
+
+A pass claims pending messages in small batches with SELECT ... FOR UPDATE
+SKIP LOCKED (two workers never take the same message), reads what the
+batch needs in a few queries, sends, and records each channel's state in
+the same transaction. A failed send stays pending with a backoff; a worker
+killed mid-batch rolls back its claim and the next pass sends again (at
+least once, which the cooldown turns into once for people).
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import EmailMessage, get_connection
+from django.db import transaction
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from slack_sdk.webhook import WebhookClient
+
+from leads.groups import SALES_MANAGERS
+from leads.models import (
+    Account,
+    AlertTiming,
+    DeliveryState,
+    MessageKind,
+    OutboxMessage,
+    Person,
+    SalesRep,
+    Team,
+)
+from leads.outbox import FOR_MANAGERS, FOR_REPS
+from scoring.selectors import explained_scores
+
+from .compose import AlertFacts, Contact, compose
+
+log = logging.getLogger(__name__)
+
+BATCH = 50
+PENDING = DeliveryState.PENDING
+# Seconds to wait before each retry; after the last, the channel is failed.
+BACKOFF = [30, 120, 600, 1800, 3600, 3 * 3600, 6 * 3600]
+# Slack answers 200 with "ok"; anything else is a failure.
+SLACK_OK = "ok"
+
+
+@dataclass
+class Delivered:
+    claimed: int = 0
+    emails: int = 0
+    slack: int = 0
+    held: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+
+class SlackRefused(RuntimeError):
+    """Slack answered with an error (the post is retried)."""
+
+
+def deliver_pending(*, now: datetime | None = None, limit: int = 2000) -> Delivered:
+    """Deliver pending email and Slack messages, oldest first, up to `limit`."""
+    total = Delivered()
+    while total.claimed < limit:
+        with transaction.atomic():
+            batch = list(
+                OutboxMessage.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(Q(email_state=PENDING) | Q(slack_state=PENDING))
+                .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now or timezone.now()))
+                .order_by("pk")[:BATCH]
+            )
+            if not batch:
+                break
+            deliver_batch(batch, now=now or timezone.now(), total=total)
+        total.claimed += len(batch)
+    return total
+
+
+@dataclass
+class Book:
+    """What a batch's alerts show and whom they go to, read in a few queries."""
+
+    accounts: dict[int, Account]
+    reasons: dict[int, list[str]]
+    contacts: dict[int, Contact]
+    reps: dict[int, SalesRep]
+    rep_slack: dict[int, str]
+    team_slack: dict[int, str]
+    managers: list[str]
+    recent: set[tuple]
+
+
+def read_book(batch: list[OutboxMessage], *, now: datetime) -> Book:
+    account_ids = {m.account_id for m in batch if m.account_id}
+    accounts = {
+        a.pk: a for a in Account.objects.filter(pk__in=account_ids).select_related("score", "owner__user")
+    }
+    scores = [a.score for a in accounts.values() if hasattr(a, "score")]
+    reasons = {pk: words.get("reasons", []) for pk, words in explained_scores(scores).items()}
+    contacts: dict[int, Contact] = {}
+    people = (
+        Person.objects.filter(account_id__in=account_ids)
+        .exclude(email="")
+        .order_by("account_id", "-last_seen_at", "pk")
+        .values_list("account_id", "name", "title", "email")
+    )
+    for account_id, name, title, email in people:
+        contacts.setdefault(account_id, Contact(name=name, title=title, email=email))
+    rep_ids = {m.rep_id for m in batch if m.rep_id}
+    reps = {r.pk: r for r in SalesRep.objects.filter(pk__in=rep_ids).select_related("user", "manager")}
+    rep_slack: dict[int, str] = {}
+    memberships = (
+        Team.members.through.objects.filter(salesrep_id__in=rep_ids)
+        .exclude(team__slack_webhook_url="")
+        .order_by("team__name")
+        .values_list("salesrep_id", "team__slack_webhook_url")
+    )
+    for rep_id, url in memberships:
+        rep_slack.setdefault(rep_id, url)
+    team_ids = {m.team_id for m in batch if m.team_id}
+    team_slack = dict(
+        Team.objects.filter(pk__in=team_ids).exclude(slack_webhook_url="").values_list("pk", "slack_webhook_url")
+    )
+    managers = []
+    if any(m.kind in FOR_MANAGERS or m.kind == MessageKind.SLA_DUE_SOON for m in batch):
+        managers = list(
+            get_user_model()
+            .objects.filter(Q(groups__name=SALES_MANAGERS) | Q(is_superuser=True), is_active=True)
+            .exclude(email="")
+            .order_by("email")
+            .values_list("email", flat=True)
+            .distinct()
+        )
+    return Book(accounts, reasons, contacts, reps, rep_slack, team_slack, managers, recently_sent(batch, now=now))
+
+
+def recently_sent(batch: list[OutboxMessage], *, now: datetime) -> set[tuple]:
+    """(account, kind, rep) of alerts sent to people within the cooldown
+    before the batch's messages: the cooldown skips those."""
+    cooldown = timedelta(minutes=settings.ALERTS_COOLDOWN_MINUTES)
+    if not cooldown or not batch:
+        return set()
+    oldest = min(m.created_at for m in batch)
+    rows = (
+        OutboxMessage.objects.filter(
+            account_id__in={m.account_id for m in batch if m.account_id},
+            kind__in={m.kind for m in batch},
+            created_at__gte=oldest - cooldown,
+        )
+        .filter(Q(email_state__in=[DeliveryState.SENT, DeliveryState.HELD]) | Q(slack_state=DeliveryState.SENT))
+        .exclude(pk__in=[m.pk for m in batch])
+        .values_list("account_id", "kind", "rep_id")
+    )
+    return set(rows)
+
+
+@dataclass
+class Audience:
+    emails: list[str]
+    slack_url: str
+    escalated: bool = False
+    digest: bool = False
+
+
+def audience_of(message: OutboxMessage, book: Book, *, now: datetime) -> Audience:
+    """Whom a message goes to: the rep (by their choices) for the reps' kinds,
+    the rep's manager (or every sales manager) for the managers' kinds and
+    for a due lead whose rep is away."""
+    rep = book.reps.get(message.rep_id) if message.rep_id else None
+    managers = [rep.manager.email] if rep and rep.manager and rep.manager.email else book.managers
+    manager_slack = (
+        book.team_slack.get(message.team_id or 0)
+        or (book.rep_slack.get(rep.pk, "") if rep else "")
+        or settings.ALERTS_MANAGERS_SLACK_WEBHOOK_URL
+    )
+    if message.kind in FOR_MANAGERS:
+        return Audience(emails=managers, slack_url=manager_slack)
+    if rep is None or not rep.is_active or not rep.user.is_active:
+        return Audience(emails=[], slack_url="")
+    if message.kind == MessageKind.SLA_DUE_SOON and rep.is_away(now):
+        return Audience(emails=managers, slack_url=manager_slack, escalated=True)
+    return Audience(
+        emails=[rep.user.email] if rep.alert_by_email and rep.user.email else [],
+        slack_url=(book.team_slack.get(message.team_id or 0) or book.rep_slack.get(rep.pk, ""))
+        if rep.alert_by_slack
+        else "",
+        digest=rep.alert_timing == AlertTiming.DIGEST,
+    )
+
+
+def facts_of(message: OutboxMessage, book: Book, *, escalated: bool = False) -> AlertFacts:
+    payload = message.payload or {}
+    rep = book.reps.get(message.rep_id) if message.rep_id else None
+    if message.kind == MessageKind.ENDPOINT_DISABLED:
+        return AlertFacts(
+            kind=message.kind,
+            company="",
+            tier="",
+            score=None,
+            reasons=[],
+            contact=None,
+            link=settings.SITE_URL + reverse("admin:index"),
+            reason=payload.get("reason", ""),
+            extra={"url": payload.get("url", "")},
+        )
+    account = book.accounts.get(message.account_id)
+    score = getattr(account, "score", None) if account else None
+    due = payload.get("sla_due_at")
+    return AlertFacts(
+        kind=message.kind,
+        company=account.name if account else f"Account {message.account_id}",
+        tier=score.get_tier_display() if score else "not sized yet",
+        score=score.score if score else None,
+        reasons=book.reasons.get(message.account_id, []),
+        contact=book.contacts.get(message.account_id),
+        link=settings.SITE_URL + reverse("account", args=[message.account_id]),
+        rep_name=str(rep) if rep else "",
+        reason=payload.get("reason", "") if message.kind in FOR_MANAGERS else "",
+        sla_due_at=datetime.fromisoformat(due) if due else None,
+        escalated=escalated,
+    )
+
+
+def deliver_batch(batch: list[OutboxMessage], *, now: datetime, total: Delivered) -> None:
+    book = read_book(batch, now=now)
+    mail = get_connection(fail_silently=False)
+    try:
+        for message in batch:
+            deliver_one(message, book, mail=mail, now=now, total=total)
+    finally:
+        mail.close()
+    OutboxMessage.objects.bulk_update(
+        batch, ["email_state", "slack_state", "attempts", "next_attempt_at", "delivered_at", "last_error"]
+    )
+
+
+def deliver_one(message: OutboxMessage, book: Book, *, mail, now: datetime, total: Delivered) -> None:
+    audience = audience_of(message, book, now=now)
+    key = (message.account_id, message.kind, message.rep_id)
+    if message.account_id and key in book.recent:
+        skip(message, "cooldown: the same alert went out recently", total)
+        return
+    if audience.digest and message.kind in FOR_REPS:
+        hold_for_digest(message, total)
+        return
+    alert = compose(facts_of(message, book, escalated=audience.escalated))
+    errors = []
+    if message.email_state == PENDING:
+        if not audience.emails:
+            message.email_state = DeliveryState.SKIPPED
+        else:
+            try:
+                mail.send_messages([EmailMessage(alert.subject, alert.text, to=audience.emails)])
+                message.email_state = DeliveryState.SENT
+                total.emails += 1
+            except Exception as error:  # SMTP and socket errors alike: retried
+                errors.append(f"email: {error}")
+    if message.slack_state == PENDING:
+        if not audience.slack_url:
+            message.slack_state = DeliveryState.SKIPPED
+        else:
+            try:
+                post_to_slack(audience.slack_url, text=alert.subject, blocks=alert.blocks)
+                message.slack_state = DeliveryState.SENT
+                total.slack += 1
+            except Exception as error:
+                errors.append(f"slack: {error}")
+    if errors:
+        retry_later(message, "; ".join(errors), now=now, total=total)
+    else:
+        message.delivered_at, message.last_error = now, ""
+        if DeliveryState.SENT in (message.email_state, message.slack_state):
+            book.recent.add(key)
+        else:
+            total.skipped += 1
+
+
+def post_to_slack(url: str, *, text: str, blocks: list[dict]) -> None:
+    """One post to an incoming webhook; raises on anything but Slack's "ok"."""
+    response = WebhookClient(url, timeout=settings.ALERTS_SLACK_TIMEOUT).send(text=text, blocks=blocks)
+    if response.status_code != 200 or response.body.strip() != SLACK_OK:
+        raise SlackRefused(f"HTTP {response.status_code}: {response.body[:200]}")
+
+
+def skip(message: OutboxMessage, why: str, total: Delivered) -> None:
+    for state in ("email_state", "slack_state"):
+        if getattr(message, state) == PENDING:
+            setattr(message, state, DeliveryState.SKIPPED)
+    message.last_error = why
+    total.skipped += 1
+
+
+def hold_for_digest(message: OutboxMessage, total: Delivered) -> None:
+    """A rep who chose the digest hears of new leads there, by email only."""
+    if message.email_state == PENDING:
+        message.email_state = DeliveryState.HELD
+    if message.slack_state == PENDING:
+        message.slack_state = DeliveryState.SKIPPED
+    total.held += 1
+
+
+def retry_later(message: OutboxMessage, error: str, *, now: datetime, total: Delivered) -> None:
+    message.attempts += 1
+    message.last_error = error[:2000]
+    log.warning("Alert %s not delivered (attempt %d): %s", message.message_id, message.attempts, error)
+    if message.attempts > len(BACKOFF):
+        for state in ("email_state", "slack_state"):
+            if getattr(message, state) == PENDING:
+                setattr(message, state, DeliveryState.FAILED)
+        message.next_attempt_at = None
+        total.failed += 1
+        return
+    message.next_attempt_at = now + timedelta(seconds=BACKOFF[message.attempts - 1])
+

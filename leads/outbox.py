@@ -1,0 +1,180 @@
+"""The transactional outbox: the lead core writes a message for each change
+worth announcing, in the change's own transaction; delivery (email, Slack,
+webhooks) reads the messages after commit.
+
+Delivery lives above the lead core, so the core cannot call it; the
+channels register a wake-up here instead (`on_messages_written`), which runs
+once the writing transaction commits. A wake-up that fails (Redis down) loses
+nothing: the messages wait in the table for the periodic delivery pass.
+"""
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from .models import (
+    Account,
+    DeliveryState,
+    LeadStatus,
+    MessageKind,
+    OutboxMessage,
+    SalesRep,
+    away_at,
+)
+
+log = logging.getLogger(__name__)
+
+# What each status a change moves to announces (None: nothing).
+STATUS_KINDS = {
+    LeadStatus.PQL: MessageKind.QUALIFIED,
+    LeadStatus.SIGNED_UP: MessageKind.DROPPED,
+    LeadStatus.ASSIGNED: MessageKind.ASSIGNED,
+    LeadStatus.CONTACTED: MessageKind.CONTACTED,
+    LeadStatus.CONVERTED: MessageKind.CONVERTED,
+    LeadStatus.DISQUALIFIED: MessageKind.DISQUALIFIED,
+}
+
+# The kinds a person hears about by email or Slack; the rest are for the
+# CRM (webhooks) only, and their email and Slack states start as skipped.
+FOR_REPS = frozenset({MessageKind.ASSIGNED, MessageKind.REASSIGNED, MessageKind.SLA_DUE_SOON})
+FOR_MANAGERS = frozenset(
+    {
+        MessageKind.UNASSIGNED,
+        MessageKind.UNASSIGNED_TEAM_FULL,
+        MessageKind.SLA_PASSED,
+        MessageKind.ENDPOINT_DISABLED,
+    }
+)
+FOR_PEOPLE = FOR_REPS | FOR_MANAGERS
+
+WRITE_BATCH = 1000
+
+_wake_ups: list[Callable[[], None]] = []
+
+
+def on_messages_written(wake_up: Callable[[], None]) -> None:
+    """Register a channel's wake-up, called after a transaction that wrote
+    messages commits (never for one that rolled back). Registered once, at
+    app start."""
+    if wake_up not in _wake_ups:
+        _wake_ups.append(wake_up)
+
+
+def wake_channels() -> None:
+    for wake_up in _wake_ups:
+        try:
+            wake_up()
+        except Exception:  # one channel's wake-up must not stop another's
+            log.exception("Outbox wake-up %s failed; the periodic pass delivers instead", wake_up)
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """One change to announce. `version` is the account's state before the
+    change (its updated_at), so two writers announcing the same change build
+    the same dedupe key."""
+
+    kind: MessageKind | str
+    account_id: int | None
+    version: datetime | str | None
+    rep_id: int | None = None
+    team_id: int | None = None
+    status_change_id: int | None = None
+    payload: dict = field(default_factory=dict)
+
+    @property
+    def dedupe_key(self) -> str:
+        version = self.version.isoformat() if isinstance(self.version, datetime) else self.version
+        return f"{MessageKind(self.kind).value}:{self.account_id or '-'}:{version or '-'}"
+
+
+def announce(announcements: Iterable[Announcement], *, now: datetime | None = None) -> int:
+    """Append the messages in the caller's transaction; a message already
+    written for the same change is skipped (ON CONFLICT DO NOTHING on the
+    dedupe key). Wakes the channels once the transaction commits. Returns how
+    many were offered."""
+    now = now or timezone.now()
+    rows = []
+    for item in announcements:
+        kind = MessageKind(item.kind)
+        people = DeliveryState.PENDING if kind in FOR_PEOPLE else DeliveryState.SKIPPED
+        rows.append(
+            OutboxMessage(
+                kind=kind,
+                dedupe_key=item.dedupe_key,
+                account_id=item.account_id,
+                rep_id=item.rep_id,
+                team_id=item.team_id,
+                status_change_id=item.status_change_id,
+                payload=item.payload,
+                created_at=now,
+                email_state=people,
+                slack_state=people,
+            )
+        )
+    if rows:
+        with transaction.atomic(savepoint=False):
+            OutboxMessage.objects.bulk_create(rows, batch_size=WRITE_BATCH, ignore_conflicts=True)
+            transaction.on_commit(wake_channels, robust=True)
+    return len(rows)
+
+
+def status_announcement(
+    *,
+    account_id: int,
+    from_status: str,
+    to_status: str,
+    version,
+    rep_id: int | None,
+    status_change_id: int | None,
+    reason: str = "",
+) -> Announcement | None:
+    """The message a status change makes, if any."""
+    kind = STATUS_KINDS.get(LeadStatus(to_status))
+    if kind is None or from_status == to_status:
+        return None
+    return Announcement(
+        kind=kind,
+        account_id=account_id,
+        version=version,
+        rep_id=rep_id,
+        status_change_id=status_change_id,
+        payload={"from_status": from_status, "to_status": to_status, "reason": reason},
+    )
+
+
+def announce_sla(*, now: datetime | None = None, warning: timedelta, lookback: timedelta) -> int:
+    """Set-based: a message for each assigned lead whose contact deadline is
+    within `warning` (sla_due_soon, to the rep, or to the manager when the rep
+    is away) and each whose deadline passed within `lookback` without contact
+    (sla_passed, to the manager). One of each per assignment: the key holds
+    the time of the assignment. Returns how many were offered."""
+    now = now or timezone.now()
+    due = (
+        Account.objects.filter(
+            status=LeadStatus.ASSIGNED,
+            owner__isnull=False,
+            sla_due_at__gte=now - lookback,
+            sla_due_at__lt=now + warning,
+        )
+        .order_by("pk")
+        .values_list("pk", "owner_id", "assigned_at", "sla_due_at")
+    )
+    rows = list(due)
+    owners = {owner_id for _, owner_id, _, _ in rows}
+    away = set(SalesRep.objects.filter(away_at(now), pk__in=owners).values_list("pk", flat=True))
+    announcements = [
+        Announcement(
+            kind=MessageKind.SLA_PASSED if sla_due_at <= now else MessageKind.SLA_DUE_SOON,
+            account_id=account_id,
+            version=assigned_at,
+            rep_id=owner_id,
+            payload={"sla_due_at": sla_due_at.isoformat(), "rep_away": owner_id in away},
+        )
+        for account_id, owner_id, assigned_at, sla_due_at in rows
+    ]
+    return announce(announcements, now=now)

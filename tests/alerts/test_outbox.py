@@ -1,0 +1,180 @@
+"""The outbox: each change that matters appends one message in the change's
+own transaction; a rolled-back change announces nothing; two workers making
+the same change announce it once."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from leads import outbox
+from leads.models import (
+    Account,
+    DeliveryState,
+    LeadStatus,
+    MessageKind,
+    OutboxMessage,
+    StatusChange,
+)
+from leads.outbox import Announcement, announce, announce_sla
+from leads.routing import assign_new_pqls, reassign_by_hand
+from leads.services import record_outcome
+from scoring.rescoring import rescore_accounts
+from tests.conftest import run_concurrently
+
+pytestmark = pytest.mark.django_db
+
+
+def kinds(account=None):
+    messages = OutboxMessage.objects.order_by("pk")
+    if account is not None:
+        messages = messages.filter(account=account)
+    return [message.kind for message in messages]
+
+
+def qualify(account, make_event):
+    for _ in range(10):
+        make_event("login", target=account)
+    rescore_accounts([account.pk])
+
+
+def test_a_qualified_and_routed_account_announces_qualified_then_assigned(
+    ten_logins, account, make_event, make_rep, make_team
+):
+    ava = make_rep("ava")
+    make_team("Sales", ava)
+
+    qualify(account, make_event)
+
+    qualified, assigned = OutboxMessage.objects.filter(account=account).order_by("pk")
+    assert (qualified.kind, qualified.rep_id) == (MessageKind.QUALIFIED, None)
+    assert (assigned.kind, assigned.rep_id) == (MessageKind.ASSIGNED, ava.pk)
+    # The CRM hears of both; people only of the assignment.
+    assert (qualified.email_state, qualified.webhook_state) == (DeliveryState.SKIPPED, DeliveryState.PENDING)
+    assert (assigned.email_state, assigned.slack_state) == (DeliveryState.PENDING, DeliveryState.PENDING)
+    assert qualified.status_change.to_status == LeadStatus.PQL
+    assert assigned.payload["reason"] == "Routed by rule 'Sales rule' to team 'Sales'"
+    assert qualified.webhook_id == f"msg_{qualified.message_id.hex}"
+
+
+def test_a_change_that_rolls_back_announces_nothing(ten_logins, account, make_event, make_rep, make_team):
+    make_team("Sales", make_rep("ava"))
+    for _ in range(10):
+        make_event("login")
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        rescore_accounts([account.pk])
+        assert kinds(account) == ["qualified", "assigned"]
+        raise RuntimeError("the job failed after the change")
+
+    assert kinds(account) == []
+    assert Account.objects.get(pk=account.pk).status == LeadStatus.SIGNED_UP
+
+
+def test_the_same_change_offered_twice_is_one_message(account):
+    change = Announcement(kind="qualified", account_id=account.pk, version=account.updated_at)
+
+    announce([change])
+    announce([change, change])
+
+    assert kinds() == ["qualified"]
+
+
+def test_outcomes_and_hand_reassignment_are_announced(rep, account, manager, make_rep):
+    ben = make_rep("ben")
+    Account.objects.filter(pk=account.pk).update(status=LeadStatus.PQL)
+    reassign_by_hand([account.pk], rep, changed_by=manager)
+    reassign_by_hand([account.pk], ben, changed_by=manager)
+    record_outcome(account_id=account.pk, outcome="contacted", by=ben.user)
+    reassign_by_hand([account.pk], None, changed_by=manager)
+
+    assert kinds(account) == ["assigned", "reassigned", "contacted", "unassigned"]
+    reassigned = OutboxMessage.objects.get(kind="reassigned")
+    assert (reassigned.rep_id, reassigned.payload["previous_rep_id"]) == (ben.pk, rep.pk)
+
+
+def test_a_pql_left_unassigned_because_its_team_is_full_says_why(
+    ten_logins, account, make_event, make_rep, make_team
+):
+    ava = make_rep("ava", capacity=0)
+    team = make_team("Sales", ava)
+
+    qualify(account, make_event)
+
+    account.refresh_from_db()
+    assert (account.status, account.owner) == (LeadStatus.PQL, None)
+    why = StatusChange.objects.get(account=account, cause="routing")
+    assert why.reason == "Team 'Sales' is at capacity (rule 'Sales rule')"
+    assert why.details == {"unassigned": "team_full", "team_id": team.pk}
+    message = OutboxMessage.objects.get(account=account, kind=MessageKind.UNASSIGNED_TEAM_FULL)
+    assert (message.team_id, message.payload["reason"]) == (team.pk, why.reason)
+    assert message.email_state == DeliveryState.PENDING  # for the managers
+
+
+def test_a_pql_no_rule_matches_is_announced_as_unassigned(account, make_rep, make_team):
+    make_team("EMEA", make_rep("ava"), countries=["GB"])
+    Account.objects.filter(pk=account.pk).update(status=LeadStatus.PQL)
+
+    assign_new_pqls([account.pk])
+
+    assert kinds(account) == ["unassigned"]
+    assert OutboxMessage.objects.get().payload["unassigned"] == "no_rule"
+
+
+def test_sla_due_soon_and_passed_are_announced_once_per_assignment(rep, account, manager):
+    Account.objects.filter(pk=account.pk).update(status=LeadStatus.PQL)
+    reassign_by_hand([account.pk], rep, changed_by=manager)
+    OutboxMessage.objects.all().delete()
+    now = timezone.now()
+    Account.objects.filter(pk=account.pk).update(sla_due_at=now + timedelta(minutes=30))
+    window = dict(warning=timedelta(hours=1), lookback=timedelta(days=2))
+
+    announce_sla(now=now, **window)
+    announce_sla(now=now + timedelta(minutes=5), **window)
+    announce_sla(now=now + timedelta(minutes=31), **window)
+    announce_sla(now=now + timedelta(minutes=40), **window)
+
+    assert kinds(account) == ["sla_due_soon", "sla_passed"]
+    assert {m.rep_id for m in OutboxMessage.objects.all()} == {rep.pk}
+
+
+def test_a_contacted_lead_is_not_chased(rep, account, manager):
+    Account.objects.filter(pk=account.pk).update(status=LeadStatus.PQL)
+    reassign_by_hand([account.pk], rep, changed_by=manager)
+    record_outcome(account_id=account.pk, outcome="contacted", by=rep.user)
+    Account.objects.filter(pk=account.pk).update(sla_due_at=timezone.now() - timedelta(minutes=1))
+
+    announce_sla(warning=timedelta(hours=1), lookback=timedelta(days=2))
+
+    assert "sla_passed" not in kinds(account)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_channels_are_woken_after_commit_only(account, monkeypatch):
+    woken = []
+    monkeypatch.setattr(outbox, "_wake_ups", [lambda: woken.append(1)])
+
+    with transaction.atomic():
+        announce([Announcement(kind="qualified", account_id=account.pk, version="a")])
+        assert woken == []
+    assert woken == [1]
+    with pytest.raises(RuntimeError), transaction.atomic():
+        announce([Announcement(kind="qualified", account_id=account.pk, version="b")])
+        raise RuntimeError
+    assert woken == [1]
+    assert kinds() == ["qualified"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_qualifying_the_same_account_announce_it_once(
+    ten_logins, account, make_event, make_rep, make_team, monkeypatch
+):
+    monkeypatch.setattr(outbox, "_wake_ups", [])
+    make_team("Sales", make_rep("ava"), make_rep("ben"))
+    for _ in range(10):
+        make_event("login")
+
+    run_concurrently(lambda: rescore_accounts([account.pk]), times=4)
+
+    assert sorted(kinds(account)) == ["assigned", "qualified"]

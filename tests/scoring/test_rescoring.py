@@ -1,0 +1,208 @@
+"""Rescoring: statuses follow the definition, human outcomes stay, results
+are never overwritten by older ones, and one account scores as all do."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from leads.models import Account, LeadStatus, StatusCause, StatusChange
+from leads.services import change_status
+from scoring.engine import Result
+from scoring.models import AccountScore, Criterion, Definition
+from scoring.rescoring import UPSERT_BATCH, encode, rescore_accounts, rescore_all, write_results
+from scoring.selectors import explained_score
+from scoring.starter import ensure_starter_definition
+from tests.conftest import run_concurrently
+
+pytestmark = pytest.mark.django_db
+
+
+
+def test_a_qualifying_account_becomes_a_pql_with_the_criteria_as_cause(ten_logins, account, make_event):
+    for _ in range(10):
+        make_event("login")
+
+    outcome = rescore_accounts([account.pk])
+
+    account.refresh_from_db()
+    assert account.status == LeadStatus.PQL
+    change = account.status_changes.get()
+    assert (change.from_status, change.to_status, change.cause) == ("signed_up", "pql", "scoring")
+    assert change.reason == "Qualified: trigger: Logged in 10 times"
+    assert change.details["qualified_by"] == ["trigger: Logged in 10 times"]
+    assert (outcome.scored, outcome.changed, outcome.statuses_changed) == (1, 1, 1)
+    score = AccountScore.objects.get(account=account)
+    assert score.triggered
+    assert explained_score(score)["reasons"] == ["Logged in 10 times"]
+
+
+def test_an_account_that_stops_qualifying_goes_back_to_signed_up(ten_logins, account, make_event):
+    for _ in range(10):
+        make_event("login", at=timezone.now() - timedelta(days=3))
+    rescore_all()
+    Criterion.objects.update(window="last_days", window_days=1)
+
+    rescore_all()
+
+    account.refresh_from_db()
+    assert account.status == LeadStatus.SIGNED_UP
+    assert list(account.status_changes.order_by("id").values_list("to_status", flat=True)) == [
+        "pql",
+        "signed_up",
+    ]
+
+
+@pytest.mark.parametrize("outcome", ["assigned", "contacted", "converted", "disqualified"])
+def test_scoring_never_overrides_what_a_rep_or_routing_decided(ten_logins, account, make_event, outcome):
+    change_status(account_id=account.pk, to_status=outcome, cause=StatusCause.USER)
+    for _ in range(10):
+        make_event("login")
+
+    rescore_all()
+
+    account.refresh_from_db()
+    assert account.status == outcome
+    assert account.status_changes.count() == 1
+    assert AccountScore.objects.get(account=account).qualifies
+
+
+def test_a_second_rescore_with_nothing_new_changes_nothing(ten_logins, account, make_event):
+    for _ in range(10):
+        make_event("login")
+    rescore_all()
+
+    run = rescore_all()
+
+    assert (run.accounts_scored, run.results_changed, run.statuses_changed) == (1, 0, 0)
+    assert StatusChange.objects.count() == 1
+
+
+def test_a_result_read_earlier_never_overwrites_a_newer_one(ten_logins, account, make_event):
+    for _ in range(10):
+        make_event("login")
+    rescore_accounts([account.pk])
+    stored = AccountScore.objects.get(account=account)
+
+    stale = Result(account.pk, 0, None, "small", False, False, {"stale": True})
+    applied = write_results(
+        [encode(stale, ten_logins.pk)],
+        definition_id=ten_logins.pk,
+        computed_at=stored.computed_at - timedelta(seconds=1),
+    )
+
+    assert applied == set()
+    assert AccountScore.objects.get(account=account).qualifies
+
+
+@pytest.mark.postgres
+def test_results_written_in_bulk_are_stored_exactly(ten_logins):
+    """Many results go through COPY's text format, built by hand: values
+    COPY or JSON escape must come back as they were."""
+    accounts = Account.objects.bulk_create(Account(name=f"Account {n}") for n in range(UPSERT_BATCH + 1))
+    observed = 'C:\\share "quoted"\ttab\nline é ✓ \\N'
+    results = [
+        Result(
+            account.pk, n - 500, None if n % 2 else n % 100, ("small", "mid", "large")[n % 3], n % 5 == 0,
+            n % 7 == 0, {"gates": True, "criteria": [[1, n % 5 == 0, observed, 5]], "milestones": [n]},
+        )
+        for n, account in enumerate(accounts)
+    ]
+
+    applied = write_results(
+        [encode(result, ten_logins.pk) for result in results],
+        definition_id=ten_logins.pk,
+        computed_at=timezone.now(),
+    )
+
+    assert applied == {account.pk for account in accounts}
+    stored = {score.account_id: score for score in AccountScore.objects.filter(account__in=accounts)}
+    columns = ["score", "activation", "tier", "qualifies", "triggered", "explanation", "priority"]
+    for result in results:
+        assert [getattr(stored[result.account_id], column) for column in columns] == [
+            getattr(result, column) for column in columns
+        ]
+        assert stored[result.account_id].digest == encode(result, ten_logins.pk).digest
+
+
+def test_without_an_active_definition_nothing_is_scored(account):
+    assert rescore_accounts([account.pk]).scored == 0
+    assert rescore_all().accounts_scored == 0
+
+
+def test_rescoring_one_account_takes_a_constant_number_of_queries(
+    ten_logins, book, django_assert_max_num_queries
+):
+    ensure_starter_definition()
+    Definition.objects.filter(name="Ten logins").update(is_active=False)
+    Definition.objects.filter(name__startswith="Starter").update(is_active=True)
+    busiest = max(Account.objects.all(), key=lambda a: a.events.count())
+    with django_assert_max_num_queries(14):
+        rescore_accounts([busiest.pk])
+
+
+def test_one_account_at_a_time_agrees_with_all_at_once(book):
+    ensure_starter_definition()
+    rescore_all()
+    columns = ["account_id", "score", "activation", "tier", "qualifies", "triggered", "explanation"]
+    all_at_once = list(AccountScore.objects.order_by("account_id").values_list(*columns))
+    statuses = list(Account.objects.order_by("pk").values_list("pk", "status"))
+    assert any(row[4] for row in all_at_once), "the seeded book should have PQLs"
+
+    AccountScore.objects.all().delete()
+    for account_id in Account.objects.values_list("pk", flat=True):
+        rescore_accounts([account_id])
+
+    assert list(AccountScore.objects.order_by("account_id").values_list(*columns)) == all_at_once
+    assert list(Account.objects.order_by("pk").values_list("pk", "status")) == statuses
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_rescores_record_a_transition_once(ten_logins, account, make_event):
+    for _ in range(10):
+        make_event("login")
+
+    run_concurrently(lambda: rescore_accounts([account.pk]), times=3)
+
+    assert Account.objects.get(pk=account.pk).status == LeadStatus.PQL
+    assert StatusChange.objects.filter(account=account).count() == 1
+    assert AccountScore.objects.filter(account=account).count() == 1
+
+
+def test_a_stale_job_cannot_move_a_status_against_the_newest_result(ten_logins, account, make_event):
+    from scoring.engine import AccountFacts, Measure
+    from scoring.facts import Book
+    from scoring.rescoring import apply_chunk
+    from scoring.scorecards import active_scorecard
+
+    card = active_scorecard()
+    rescore_accounts([account.pk])  # the newest result: 0 logins, not qualified
+    newest = AccountScore.objects.get(account=account)
+    stale_facts = AccountFacts(
+        account_id=account.pk, attributes={}, counts={Measure(event_name="login"): 10}
+    )
+    book = Book(
+        facts=[stale_facts], statuses={account.pk: "signed_up"}, digests={account.pk: newest.digest}
+    )
+
+    outcome = apply_chunk(card, [stale_facts], book, now=newest.computed_at - timedelta(minutes=1))
+
+    assert (outcome.changed, outcome.statuses_changed) == (0, 0)
+    assert Account.objects.get(pk=account.pk).status == LeadStatus.SIGNED_UP
+    assert not AccountScore.objects.get(account=account).qualifies
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_full_rescore_outside_a_transaction_counts_events_on_a_second_connection(
+    ten_logins, account, make_event
+):
+    """Committed data, so the parallel count path runs; it must agree."""
+    for _ in range(10):
+        make_event("login")
+
+    run = rescore_all()
+
+    assert run.accounts_scored == 1
+    assert Account.objects.get(pk=account.pk).status == LeadStatus.PQL
