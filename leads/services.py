@@ -301,6 +301,42 @@ def record_left_unassigned(*, assignments: Mapping[int, Assignment], cause: Stat
     return list(versions)
 
 
+# An account's own data as the admin and the API edit it. Scoring reads all
+# of it (attributes, traits, the signup and trial windows), so a change to any
+# of these is a change of fit data and the account is rescored.
+FIT_FIELDS = frozenset(
+    {
+        "name", "domain", "industry", "country", "employee_count", "plan",
+        "signed_up_at", "trial_ends_at", "external_id", "traits",
+    }
+)  # fmt: skip
+
+
+@transaction.atomic
+def update_account(*, account: Account, **fields) -> frozenset[str]:
+    """Write an account's own data: the admin's form and the API's update
+    both come here. Status and owner are not among it: they change through
+    change_status and the assignment services, which record them.
+
+    Saves only the fields whose values differ and returns their names. The
+    lead core does not know scoring: the caller asks for a rescore when fit
+    data changed (`fit_data_changed`).
+    """
+    refused = set(fields) - FIT_FIELDS
+    if refused:
+        raise ValueError(f"update_account does not change {', '.join(sorted(refused))}")
+    changed = frozenset(name for name, value in fields.items() if getattr(account, name) != value)
+    for name in changed:
+        setattr(account, name, fields[name])
+    if changed:
+        account.save(update_fields=[*sorted(changed), "updated_at"])
+    return changed
+
+
+def fit_data_changed(changed: Iterable[str]) -> bool:
+    return not FIT_FIELDS.isdisjoint(changed)
+
+
 @dataclass(frozen=True)
 class NewEvent:
     """An event to record; `message_id` identifies it within its source."""

@@ -25,7 +25,8 @@ from leads.forms import QueueFilterForm
 from leads.lockout import locked_out
 from leads.models import Account, Event, Person, SalesRep, StatusChange
 from leads.routing import reassign_by_hand
-from leads.services import OutcomeRefused, record_outcome
+from leads.services import OutcomeRefused, fit_data_changed, record_outcome, update_account
+from scoring.jobs import request_rescore
 from scoring.selectors import explained_score, explained_scores
 
 from .filters import AccountFilter, EventFilter, PersonFilter, StatusChangeFilter
@@ -109,6 +110,13 @@ class AccountViewSet(
 
     def get_serializer_class(self):
         return AccountSerializer if self.action == "list" else AccountDetailSerializer
+
+    def perform_update(self, serializer):
+        """Through the lead core's one writer of account data; a change of fit
+        data rescores the account once the request commits."""
+        account = serializer.instance
+        if fit_data_changed(update_account(account=account, **serializer.validated_data)):
+            request_rescore([account.pk])
 
     def get_serializer_context(self):
         context = super().get_serializer_context()
