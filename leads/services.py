@@ -517,7 +517,7 @@ class OutcomeRefused(ValueError):
 
 
 @transaction.atomic
-def record_outcome(*, account_id: int, outcome: LeadStatus | str, by, reason: str = "") -> StatusChange:
+def record_outcome(*, account_id: int, outcome: LeadStatus | str, changed_by, reason: str = "") -> StatusChange:
     """A rep (or manager) records what happened: contacted, converted or
     disqualified. A conversion makes the account a paying customer."""
     outcome = LeadStatus(outcome)
@@ -532,12 +532,13 @@ def record_outcome(*, account_id: int, outcome: LeadStatus | str, by, reason: st
             f"{outcome.label.lower()}."
         )
     change = change_status(
-        account_id=account_id, to_status=outcome, cause=StatusCause.USER, changed_by=by, reason=reason.strip()
+        account_id=account_id, to_status=outcome, cause=StatusCause.USER, changed_by=changed_by, reason=reason.strip()
     )
     if outcome == LeadStatus.CONVERTED:
         Account.objects.filter(pk=account_id).update(plan=Plan.PAID)
     return change
 
 
-def add_note(*, account_id: int, author, body: str) -> Note:
-    return Note.objects.create(account_id=account_id, author=author, body=body.strip())
+def add_note(*, account_id: int, changed_by, body: str) -> Note:
+    """A note on the account, by whoever wrote it (the acting user)."""
+    return Note.objects.create(account_id=account_id, author=changed_by, body=body.strip())

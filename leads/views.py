@@ -112,7 +112,7 @@ def account_outcome(request, pk):
             record_outcome(
                 account_id=account.pk,
                 outcome=form.cleaned_data["outcome"],
-                by=request.user,
+                changed_by=request.user,
                 reason=form.cleaned_data["reason"],
             )
         except OutcomeRefused as refusal:
@@ -131,7 +131,7 @@ def account_note(request, pk):
     account = get_object_or_404(visible_accounts(request.roles).select_related("score", "owner__user"), pk=pk)
     form = NoteForm(request.POST)
     if form.is_valid():
-        add_note(account_id=account.pk, author=request.user, body=form.cleaned_data["body"])
+        add_note(account_id=account.pk, changed_by=request.user, body=form.cleaned_data["body"])
         messages.success(request, "Note added.")
         return redirect("account", pk=account.pk)
     return render(

@@ -134,7 +134,7 @@ class AccountViewSet(
         payload = OutcomeSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         try:
-            record_outcome(account_id=account.pk, by=request.user, **payload.validated_data)
+            record_outcome(account_id=account.pk, changed_by=request.user, **payload.validated_data)
         except OutcomeRefused as refusal:
             raise ValidationError({"outcome": [str(refusal)]}) from refusal
         return self.retrieve(request, pk=pk)
