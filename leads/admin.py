@@ -21,7 +21,6 @@ from scoring.jobs import request_rescore
 
 from .forms import JSONObjectField
 from .models import (
-    OPEN_LEAD_STATUSES,
     Account,
     Event,
     PendingEvent,
@@ -404,13 +403,7 @@ class SalesRepAdmin(admin.ModelAdmin):
     actions = ["deactivate_and_reassign"]
 
     def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                open_lead_count=Count("accounts", filter=Q(accounts__status__in=OPEN_LEAD_STATUSES))
-            )
-        )
+        return super().get_queryset(request).with_open_leads()
 
     @admin.display(description="open leads", ordering="open_lead_count")
     def open_leads(self, rep):

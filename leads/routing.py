@@ -40,11 +40,31 @@ class LeadToRoute:
     tier: str
 
 
+# How each part of a coverage is kept: matching ignores how a manager typed it.
+COVERAGE_CASE = {"countries": str.upper, "tiers": str.lower, "industries": str.lower}
+
+
+def normalise_coverage(spec) -> None:
+    """Set a frozen spec's countries, tiers and industries to their kept form
+    (upper case countries, lower case tiers and industries, no blanks)."""
+    for name, case in COVERAGE_CASE.items():
+        values = tuple(case(value.strip()) for value in getattr(spec, name) if value.strip())
+        object.__setattr__(spec, name, values)
+
+
+def coverage_holds(spec, *, country: str, tier: str, industry: str) -> bool:
+    """Whether what a rule or a rep covers (kept as normalise_coverage keeps
+    it) takes this account; an empty part means any."""
+    return (
+        (not spec.countries or country.strip().upper() in spec.countries)
+        and (not spec.tiers or tier.strip().lower() in spec.tiers)
+        and (not spec.industries or industry.strip().lower() in spec.industries)
+    )
+
+
 @dataclass(frozen=True)
 class RuleSpec:
-    """An active routing rule with its team, as planning needs it. Countries
-    are kept upper case and industries lower case, so matching ignores how a
-    manager typed them."""
+    """An active routing rule with its team, as planning needs it."""
 
     id: int
     name: str
@@ -57,22 +77,11 @@ class RuleSpec:
     sla_hours: int
 
     def __post_init__(self):
-        normalise = {
-            "countries": str.upper,
-            "tiers": str.lower,
-            "industries": str.lower,
-        }
-        for name, case in normalise.items():
-            values = tuple(case(value.strip()) for value in getattr(self, name) if value.strip())
-            object.__setattr__(self, name, values)
+        normalise_coverage(self)
         object.__setattr__(self, "member_rep_ids", tuple(self.member_rep_ids))
 
     def matches(self, lead: LeadToRoute) -> bool:
-        return (
-            (not self.countries or lead.country.strip().upper() in self.countries)
-            and (not self.tiers or lead.tier in self.tiers)
-            and (not self.industries or lead.industry.strip().lower() in self.industries)
-        )
+        return coverage_holds(self, country=lead.country, tier=lead.tier, industry=lead.industry)
 
 
 @dataclass(frozen=True)
@@ -91,16 +100,15 @@ class RepLoad:
     # On holiday: keeps their leads, gets no new ones.
     away: bool = False
 
+    def __post_init__(self):
+        normalise_coverage(self)
+
     @property
     def has_room(self) -> bool:
         return self.active and not self.away and self.open_leads < self.capacity
 
     def covers(self, lead: LeadToRoute) -> bool:
-        return (
-            (not self.countries or lead.country.upper() in {c.upper() for c in self.countries})
-            and (not self.tiers or lead.tier in self.tiers)
-            and (not self.industries or lead.industry.lower() in {i.lower() for i in self.industries})
-        )
+        return coverage_holds(self, country=lead.country, tier=lead.tier, industry=lead.industry)
 
 
 def first_matching_rule(lead: LeadToRoute, rules: Sequence[RuleSpec]) -> RuleSpec | None:
@@ -334,7 +342,7 @@ def assign_new_pqls(account_ids: Iterable[int]) -> list[int]:
 
 
 def reroute_open_leads(rep: SalesRep, *, changed_by=None, deactivate: bool) -> list[int]:
-    leads = leads_to_route(Account.objects.filter(owner=rep, status__in=OPEN_LEAD_STATUSES))
+    leads = leads_to_route(Account.objects.open_leads().filter(owner=rep))
     now = timezone.now()
     plan = route(leads, exclude_rep_id=rep.pk, now=now)
     if deactivate:

@@ -1,5 +1,9 @@
-"""Services that change lead data. Status changes go through change_status
-only, so that every change has its history row."""
+"""Services that change lead data.
+
+Lead statuses are written by one function, record_transitions (set-based,
+any number of accounts), which appends each change's history row;
+change_status (one account), move_accounts (scoring's moves) and the
+assignment services are built on it."""
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -23,6 +27,54 @@ from .models import (
     StatusChange,
 )
 from .outbox import Announcement, announce, status_announcement
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One account's status change as recorded: from, to, why, and the owner after it."""
+
+    account_id: int
+    from_status: LeadStatus
+    to_status: LeadStatus
+    reason: str = ""
+    details: dict = field(default_factory=dict)
+    owner_id: int | None = None
+
+
+def record_transitions(
+    transitions: Sequence[Transition], *, cause: StatusCause | str, changed_by=None, now: datetime
+) -> list[StatusChange]:
+    """The one writer of lead statuses: each account gets its new status (one
+    UPDATE per target status) and every transition its history row (one
+    INSERT), in the caller's transaction. The caller has locked the accounts
+    and read their current status, so nothing is recorded twice. A
+    transition to the same status only appends its row (e.g. why a PQL was
+    left unassigned). Returns the rows, in the order given."""
+    if not transitions:
+        return []
+    moving: dict[LeadStatus, list[int]] = {}
+    for transition in transitions:
+        if transition.from_status != transition.to_status:
+            moving.setdefault(LeadStatus(transition.to_status), []).append(transition.account_id)
+    for to_status, account_ids in moving.items():
+        Account.objects.filter(pk__in=account_ids).update(status=to_status, updated_at=now)
+    return StatusChange.objects.bulk_create(
+        (
+            StatusChange(
+                account_id=transition.account_id,
+                from_status=transition.from_status,
+                to_status=transition.to_status,
+                changed_at=now,
+                cause=StatusCause(cause),
+                changed_by=changed_by,
+                reason=transition.reason,
+                details=transition.details,
+                owner_id=transition.owner_id,
+            )
+            for transition in transitions
+        ),
+        batch_size=1000,
+    )
 
 
 @transaction.atomic
@@ -53,17 +105,20 @@ def change_status(
     if expected_from is not None and from_status != expected_from:
         return None
     now = timezone.now()
-    Account.objects.filter(pk=account_id).update(status=to_status, updated_at=now)
-    change = StatusChange.objects.create(
-        account_id=account_id,
-        from_status=from_status,
-        to_status=to_status,
-        changed_at=now,
-        cause=StatusCause(cause),
+    (change,) = record_transitions(
+        [
+            Transition(
+                account_id=account_id,
+                from_status=from_status,
+                to_status=to_status,
+                reason=reason,
+                details=details or {},
+                owner_id=account.owner_id,
+            )
+        ],
+        cause=cause,
         changed_by=changed_by,
-        reason=reason,
-        details=details or {},
-        owner_id=account.owner_id,
+        now=now,
     )
     message = status_announcement(
         account_id=account_id,
@@ -108,18 +163,19 @@ def move_accounts(
     if not moved:
         return []
     now = timezone.now()
-    Account.objects.filter(pk__in=moved).update(status=to_status, updated_at=now)
-    changes = StatusChange.objects.bulk_create(
-        StatusChange(
-            account_id=account_id,
-            from_status=from_status,
-            to_status=to_status,
-            changed_at=now,
-            cause=StatusCause(cause),
-            reason=reasons.get(account_id, ""),
-            details=details.get(account_id, {}),
-        )
-        for account_id in moved
+    changes = record_transitions(
+        [
+            Transition(
+                account_id=account_id,
+                from_status=from_status,
+                to_status=to_status,
+                reason=reasons.get(account_id, ""),
+                details=details.get(account_id, {}),
+            )
+            for account_id in moved
+        ],
+        cause=cause,
+        now=now,
     )
     # Only unowned accounts move between signed up and PQL, hence no rep.
     announce(
@@ -187,7 +243,7 @@ def assign_accounts(
         .order_by("pk")
         .only("pk", "status", "owner_id", "updated_at")
     )
-    changes, changed, before = [], [], {}
+    transitions, changed, before = [], [], {}
     for account in accounts:
         assignment = assignments[account.pk]
         if account.owner_id == assignment.rep_id:
@@ -198,27 +254,23 @@ def assign_accounts(
             to_status = LeadStatus.PQL if from_status == LeadStatus.ASSIGNED else from_status
         else:
             to_status = LeadStatus.ASSIGNED if from_status == LeadStatus.PQL else from_status
-        account.owner_id, account.status = assignment.rep_id, to_status
+        account.owner_id = assignment.rep_id
         account.assigned_at = now if assignment.rep_id else None
         account.sla_due_at = assignment.sla_due_at if assignment.rep_id else None
         account.updated_at = now
         changed.append(account)
-        changes.append(
-            StatusChange(
+        transitions.append(
+            Transition(
                 account_id=account.pk,
                 from_status=from_status,
                 to_status=to_status,
-                changed_at=now,
-                cause=StatusCause(cause),
-                changed_by=changed_by,
-                owner_id=assignment.rep_id,
                 reason=assignment.reason,
+                owner_id=assignment.rep_id,
             )
         )
-    Account.objects.bulk_update(
-        changed, ["owner", "status", "assigned_at", "sla_due_at", "updated_at"], batch_size=1000
-    )
-    StatusChange.objects.bulk_create(changes, batch_size=1000)
+    # The hand-over here, the statuses and their history by the one writer.
+    Account.objects.bulk_update(changed, ["owner", "assigned_at", "sla_due_at", "updated_at"], batch_size=1000)
+    changes = record_transitions(transitions, cause=cause, changed_by=changed_by, now=now)
     announce((hand_over_announcement(change, *before[change.account_id]) for change in changes), now=now)
     return [account.pk for account in changed]
 
@@ -260,21 +312,20 @@ def record_left_unassigned(*, assignments: Mapping[int, Assignment], cause: Stat
     if not versions:
         return []
     now = timezone.now()
-    changes = StatusChange.objects.bulk_create(
-        (
-            StatusChange(
+    changes = record_transitions(
+        [
+            Transition(
                 account_id=pk,
                 from_status=LeadStatus.PQL,
                 to_status=LeadStatus.PQL,
-                changed_at=now,
-                cause=StatusCause(cause),
                 reason=left[pk].reason,
                 details={"unassigned": str(left[pk].unassigned or ""), "team_id": left[pk].team_id},
             )
             for pk in versions
             if left[pk].unassigned != Unassigned.NO_RULES
-        ),
-        batch_size=1000,
+        ],
+        cause=cause,
+        now=now,
     )
     change_ids = {change.account_id: change.pk for change in changes}
     announce(

@@ -23,7 +23,7 @@ from leads import selectors
 from leads.access import of_visible_accounts, visible_accounts
 from leads.forms import QueueFilterForm
 from leads.lockout import locked_out
-from leads.models import Account, Event, Person, SalesRep, StatusChange
+from leads.models import OPEN_LEAD_STATUSES, Account, Event, Person, SalesRep, StatusChange, Tier
 from leads.routing import reassign_by_hand
 from leads.services import OutcomeRefused, fit_data_changed, record_outcome, update_account
 from scoring.jobs import request_rescore
@@ -219,8 +219,8 @@ class StatusChangeViewSet(viewsets.ReadOnlyModelViewSet):
 @extend_schema(
     parameters=[
         OpenApiParameter("rep", int, description="Managers: whose queue (default: your own)."),
-        OpenApiParameter("status", str, enum=["pql", "assigned", "contacted"]),
-        OpenApiParameter("tier", str, enum=["small", "mid", "large"]),
+        OpenApiParameter("status", str, enum=sorted(OPEN_LEAD_STATUSES)),
+        OpenApiParameter("tier", str, enum=Tier.values),
     ],
     responses=documented(QueueEntrySerializer(many=True), 400, 404),
 )
