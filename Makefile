@@ -1,5 +1,5 @@
 # Two commands: `make run` (the app on SQLite with demo data, jobs inline)
-# and `make test` (lint and the whole suite; uses DATABASE_URL/REDIS_URL when set).
+# and `make test` (ruff, the layer contract, the whole suite; uses DATABASE_URL/REDIS_URL when set).
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -34,6 +34,7 @@ run: $(VENV)/.installed-run
 
 test: $(VENV)/.installed-dev browser
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The browser tests drive Debian's chromium; install it where we may (root with apt).
@@ -50,7 +51,7 @@ worker: $(VENV)/.installed-run
 	$(BIN)/python manage.py rqworker scoring default --with-scheduler
 
 scheduler: $(VENV)/.installed-run
-	$(BIN)/python manage.py rqcron scoring.cron
+	$(BIN)/python manage.py rqcron pqlsite.cron
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles

@@ -1,15 +1,12 @@
 """Admin for sales ops: the book of accounts, people, events, reps and their
 routing, usable on millions of events (no N+1, no full COUNT(*) on large lists)."""
 
-import json
 from datetime import datetime, timedelta
-from functools import cached_property
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.postgres.forms import SimpleArrayField
-from django.core.paginator import Paginator
-from django.db import connection, models
+from django.db import models
 from django.db.models import Count, Max, Min, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
@@ -17,9 +14,17 @@ from django.utils.html import format_html, format_html_join
 from django_rq.admin import QueueAdmin
 from django_rq.models import Dashboard
 
+from pqlsite.admin import EstimatedCountPaginator, ReadOnlyAdmin
 from scoring.jobs import request_rescore
 
 from .forms import JSONObjectField
+from .ingest.history.resources import (
+    AccountResource,
+    HistoryImportMixin,
+    OutcomeResource,
+    PersonResource,
+    SalesRepResource,
+)
 from .models import (
     Account,
     Event,
@@ -38,29 +43,6 @@ from .routing import assign_new_pqls, closed_refusal, deactivate_rep, hand_refus
 from .services import FIT_FIELDS, change_status, fit_data_changed, update_account
 
 LATEST_EVENTS_SHOWN = 20
-
-
-class EstimatedCountPaginator(Paginator):
-    """On PostgreSQL, a large list is counted from the planner's estimate.
-
-    An exact COUNT(*) over millions of events costs seconds on every page
-    load. The planner's row estimate for the same query (an EXPLAIN, about a
-    millisecond) stands in when it is large; small lists are counted exactly.
-    """
-
-    exact_below = 100_000
-
-    @cached_property
-    def count(self):
-        if connection.vendor == "postgresql":
-            plan = self.object_list.explain(format="json")
-            if not plan:  # a filter no row can match, e.g. an id out of range: nothing to run
-                return 0
-            plan = json.loads(plan)
-            estimate = int((plan[0] if isinstance(plan, list) else plan)["Plan"]["Plan Rows"])
-            if estimate >= self.exact_below:
-                return estimate
-        return super().count
 
 
 class CalendarQuerySet(QuerySet):
@@ -171,8 +153,9 @@ class AccountForm(forms.ModelForm):
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(HistoryImportMixin, admin.ModelAdmin):
     form = AccountForm
+    resource_classes = [AccountResource]
     list_display = [
         "name",
         "domain",
@@ -286,7 +269,8 @@ class AccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(Person)
-class PersonAdmin(admin.ModelAdmin):
+class PersonAdmin(HistoryImportMixin, admin.ModelAdmin):
+    resource_classes = [PersonResource]
     list_display = ["__str__", "email", "title", "account", "first_seen_at", "last_seen_at"]
     list_select_related = ["account"]
     search_fields = ["name", "email", "=external_id", "=anonymous_id", "title"]
@@ -389,8 +373,9 @@ class SalesRepForm(CoverageForm):
 
 
 @admin.register(SalesRep)
-class SalesRepAdmin(admin.ModelAdmin):
+class SalesRepAdmin(HistoryImportMixin, admin.ModelAdmin):
     form = SalesRepForm
+    resource_classes = [SalesRepResource]
     list_display = [
         "__str__", "is_active", "capacity", "open_leads", "countries", "tiers", "industries", "away_until",
     ]  # fmt: skip
@@ -502,23 +487,12 @@ class RoutingRuleAdmin(admin.ModelAdmin):
         return any_if_empty(rule.industries)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """For records the services append and nobody edits."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(StatusChange)
-class StatusChangeAdmin(ReadOnlyAdmin):
-    """Read-only: the history is appended by the services, never edited."""
+class StatusChangeAdmin(HistoryImportMixin, ReadOnlyAdmin):
+    """Read-only: the history is appended by the services, never edited;
+    past outcomes from a CRM are imported (recorded through the services)."""
 
+    resource_classes = [OutcomeResource]
     list_display = ["account", "from_status", "to_status", "changed_at", "cause", "changed_by"]
     list_select_related = ["account", "changed_by"]
     list_filter = ["to_status", "cause"]

@@ -1,8 +1,11 @@
 """Forms of the reps' and managers' pages."""
 
-from django import forms
+from datetime import date, datetime, time
 
-from .models import OPEN_LEAD_STATUSES, LeadStatus, SalesRep, Tier
+from django import forms
+from django.utils import timezone
+
+from .models import OPEN_LEAD_STATUSES, AlertTiming, LeadStatus, SalesRep, Tier
 from .services import OUTCOMES_FROM
 
 # How deep a JSON object edited by hand may nest: deeper is refused, since
@@ -85,3 +88,67 @@ class AssignForm(forms.Form):
         queryset=SalesRep.objects.filter(is_active=True, user__is_active=True).select_related("user"),
         empty_label="Choose a rep",
     )
+
+
+# Dates a rep can be away between: anything else is a typo, and a year the
+# database cannot store back must be a form error, not a 500.
+EARLIEST_AWAY, LATEST_AWAY = date(2000, 1, 1), date(2100, 12, 31)
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+class RepSettingsForm(forms.Form):
+    """A rep's availability and alert choices, in days: away from the first
+    day (at midnight, the site's time) until the day they are back."""
+
+    away_from = forms.DateField(
+        required=False, label="Away from", widget=DateInput, help_text="The first day you are away."
+    )
+    back_on = forms.DateField(
+        required=False, label="Back on", widget=DateInput, help_text="The day you are back. Empty: not away."
+    )
+    alert_timing = forms.ChoiceField(
+        choices=AlertTiming.choices, widget=forms.RadioSelect, label="Tell me of new leads"
+    )
+    alert_by_email = forms.BooleanField(required=False, label="By email")
+    alert_by_slack = forms.BooleanField(required=False, label="In my team's Slack channel")
+
+    @classmethod
+    def for_rep(cls, rep: SalesRep, data=None):
+        initial = {
+            "away_from": timezone.localtime(rep.away_from).date() if rep.away_from else None,
+            "back_on": timezone.localtime(rep.away_until).date() if rep.away_until else None,
+            "alert_timing": rep.alert_timing,
+            "alert_by_email": rep.alert_by_email,
+            "alert_by_slack": rep.alert_by_slack,
+        }
+        return cls(data, initial=initial)
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in ("away_from", "back_on"):
+            day = cleaned.get(name)
+            if day and not EARLIEST_AWAY <= day <= LATEST_AWAY:
+                self.add_error(name, f"Give a date between {EARLIEST_AWAY:%Y} and {LATEST_AWAY:%Y}.")
+        away_from, back_on = cleaned.get("away_from"), cleaned.get("back_on")
+        if away_from and not back_on and "back_on" not in self.errors:
+            self.add_error("back_on", "Say when you are back.")
+        if away_from and back_on and back_on <= away_from:
+            self.add_error("back_on", "The day you are back must come after the first day away.")
+        return cleaned
+
+    @staticmethod
+    def midnight(day: date | None) -> datetime | None:
+        return timezone.make_aware(datetime.combine(day, time.min)) if day else None
+
+    def settings(self) -> dict:
+        cleaned = self.cleaned_data
+        return {
+            "away_from": self.midnight(cleaned["away_from"]) if cleaned.get("back_on") else None,
+            "away_until": self.midnight(cleaned.get("back_on")),
+            "alert_timing": cleaned["alert_timing"],
+            "alert_by_email": cleaned["alert_by_email"],
+            "alert_by_slack": cleaned["alert_by_slack"],
+        }

@@ -34,9 +34,7 @@ class LeadStatus(models.TextChoices):
     DISQUALIFIED = "disqualified", "Disqualified"
 
 
-# Statuses only scoring and routing set; the rest record what a person decided.
-AUTOMATIC_STATUSES = frozenset({LeadStatus.SIGNED_UP, LeadStatus.PQL, LeadStatus.ASSIGNED})
-HUMAN_STATUSES = frozenset({LeadStatus.CONTACTED, LeadStatus.CONVERTED, LeadStatus.DISQUALIFIED})
+# A lead is open from PQL until a person closes it (converted or disqualified).
 OPEN_LEAD_STATUSES = frozenset({LeadStatus.PQL, LeadStatus.ASSIGNED, LeadStatus.CONTACTED})
 
 country_code = RegexValidator(r"^[A-Z]{2}$", "Use a two-letter ISO 3166 country code, e.g. US.")
@@ -136,9 +134,6 @@ class AccountQuerySet(models.QuerySet):
 
     def open_leads(self):
         return self.filter(status__in=OPEN_LEAD_STATUSES)
-
-    def owned_by(self, rep):
-        return self.filter(owner=rep)
 
 
 class Account(models.Model):
@@ -553,3 +548,31 @@ class OutboxMessage(models.Model):
     @property
     def webhook_id(self) -> str:
         return f"msg_{self.message_id.hex}"
+
+
+class ImportedChunk(models.Model):
+    """A chunk of a history file that was stored whole, in one transaction,
+    with what it counted: an import run again skips it and still reports it,
+    so an interrupted import resumes where it stopped."""
+
+    file_key = models.CharField(
+        max_length=64, help_text="The file's identity (size, first and last bytes) and the import's options."
+    )
+    chunk = models.PositiveIntegerField(help_text="Its place in the file, from 0.")
+    file_name = models.CharField(max_length=255, blank=True)
+    lines = models.PositiveIntegerField(default=0)
+    stored = models.PositiveIntegerField(default=0)
+    pending = models.PositiveIntegerField(default=0)
+    profiles = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    rejects = models.JSONField(default=list, blank=True, help_text="Each refused row: line, errors, row.")
+    imported_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["file_key", "chunk"], name="imported_chunk_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.file_name or self.file_key[:12]} chunk {self.chunk}"

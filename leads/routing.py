@@ -341,13 +341,17 @@ def assign_new_pqls(account_ids: Iterable[int]) -> list[int]:
         return assign_accounts(assignments=assignments, cause=StatusCause.ROUTING)
 
 
-def reroute_open_leads(rep: SalesRep, *, changed_by=None, deactivate: bool) -> list[int]:
+@transaction.atomic
+def deactivate_rep(rep: SalesRep, *, changed_by=None) -> list[int]:
+    """Make a rep inactive (no new leads) and route their open leads (PQL,
+    assigned, contacted) again, to anyone but them; a lead no other rep can
+    take goes to the unassigned queue. Closed leads (converted, disqualified)
+    stay theirs. Returns the ids that changed hands."""
     leads = leads_to_route(Account.objects.open_leads().filter(owner=rep))
     now = timezone.now()
     plan = route(leads, exclude_rep_id=rep.pk, now=now)
-    if deactivate:
-        SalesRep.objects.filter(pk=rep.pk).update(is_active=False)
-        rep.is_active = False
+    SalesRep.objects.filter(pk=rep.pk).update(is_active=False)
+    rep.is_active = False
     if not plan:
         return []
     assignments = {
@@ -355,21 +359,6 @@ def reroute_open_leads(rep: SalesRep, *, changed_by=None, deactivate: bool) -> l
         for account_id, assignment in plan.items()
     }
     return assign_accounts(assignments=assignments, cause=StatusCause.ROUTING, changed_by=changed_by)
-
-
-@transaction.atomic
-def reassign_open_leads(rep: SalesRep, *, changed_by=None) -> list[int]:
-    """Route a rep's open leads (PQL, assigned, contacted) again, to anyone
-    but them; a lead no other rep can take goes to the unassigned queue.
-    Closed leads (converted, disqualified) stay theirs. Returns the ids that
-    changed hands."""
-    return reroute_open_leads(rep, changed_by=changed_by, deactivate=False)
-
-
-@transaction.atomic
-def deactivate_rep(rep: SalesRep, *, changed_by=None) -> list[int]:
-    """Make a rep inactive (no new leads) and reassign their open leads by the rules."""
-    return reroute_open_leads(rep, changed_by=changed_by, deactivate=True)
 
 
 def hand_refusal(

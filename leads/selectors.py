@@ -5,6 +5,7 @@ number of queries, whatever the queue's length."""
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.cache import cache
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
@@ -141,3 +142,45 @@ def team_figures(*, now: datetime | None = None) -> list[RepFigures]:
         )
         for rep in reps
     ]
+
+
+def new_since_seen(rep: SalesRep, *, seen_at: datetime | None = None):
+    """The rep's open leads assigned to them since they last opened their
+    queue (all of them before the first visit)."""
+    seen_at = seen_at if seen_at is not None else rep.queue_seen_at
+    accounts = Account.objects.open_leads().filter(owner=rep)
+    return accounts.filter(assigned_at__gt=seen_at) if seen_at else accounts
+
+
+def is_new(account: Account, *, seen_at: datetime | None) -> bool:
+    return bool(account.assigned_at and (seen_at is None or account.assigned_at > seen_at))
+
+
+EVENT_NAMES_KEY = "leads:event-names-seen"
+EVENT_NAMES_SECONDS = 15 * 60
+PROPERTY_SAMPLE = 5_000
+
+
+def event_names_seen() -> dict[str, int]:
+    """Every event name received, with how many, most frequent first.
+
+    One GROUP BY over the (name, occurred_at) index, kept in the cache for
+    a quarter of an hour: the definition builder asks on every page view,
+    and a count over millions of events each time would cost seconds.
+    """
+    def count() -> dict[str, int]:
+        rows = Event.objects.values_list("name").annotate(n=Count("pk")).order_by("-n", "name")
+        return dict(rows)
+
+    return cache.get_or_set(EVENT_NAMES_KEY, count, EVENT_NAMES_SECONDS)
+
+
+def property_keys_seen() -> list[str]:
+    """The property keys of the latest events (a sample read by primary key),
+    cached with the names."""
+    def keys() -> list[str]:
+        recent = Event.objects.order_by("-pk").values_list("properties", flat=True)[:PROPERTY_SAMPLE]
+        found = {key for properties in recent if isinstance(properties, dict) for key in properties}
+        return sorted(found)
+
+    return cache.get_or_set(f"{EVENT_NAMES_KEY}:keys", keys, EVENT_NAMES_SECONDS)

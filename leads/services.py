@@ -23,6 +23,7 @@ from .models import (
     MessageKind,
     Note,
     Plan,
+    SalesRep,
     StatusCause,
     StatusChange,
 )
@@ -39,6 +40,8 @@ class Transition:
     reason: str = ""
     details: dict = field(default_factory=dict)
     owner_id: int | None = None
+    # When it happened, if not now (outcomes imported from a CRM).
+    changed_at: datetime | None = None
 
 
 def record_transitions(
@@ -64,7 +67,7 @@ def record_transitions(
                 account_id=transition.account_id,
                 from_status=transition.from_status,
                 to_status=transition.to_status,
-                changed_at=now,
+                changed_at=transition.changed_at or now,
                 cause=StatusCause(cause),
                 changed_by=changed_by,
                 reason=transition.reason,
@@ -144,12 +147,15 @@ def move_accounts(
     reasons: Mapping[int, str] | None = None,
     details: Mapping[int, dict] | None = None,
     only_if: Q | None = None,
+    changed_at: Mapping[int, datetime] | None = None,
 ) -> list[int]:
     """The set-based change_status: move every account still in `from_status`
     (and matching `only_if`, checked at lock time against committed data).
 
     The rows are locked first, so an account another worker already moved is
-    skipped, never recorded twice. Returns the ids that moved.
+    skipped, never recorded twice. `changed_at` gives a change its real time
+    when it happened before it was recorded (an outcome imported from a CRM);
+    otherwise it is now. Returns the ids that moved.
     """
     from_status, to_status = LeadStatus(from_status), LeadStatus(to_status)
     reasons, details = reasons or {}, details or {}
@@ -171,12 +177,15 @@ def move_accounts(
                 to_status=to_status,
                 reason=reasons.get(account_id, ""),
                 details=details.get(account_id, {}),
+                changed_at=changed_at.get(account_id) if changed_at else None,
             )
             for account_id in moved
         ],
         cause=cause,
         now=now,
     )
+    if StatusCause(cause) == StatusCause.IMPORT:
+        return moved  # outcomes imported from a CRM are history, not news: nobody is alerted
     # Only unowned accounts move between signed up and PQL, hence no rep.
     announce(
         filter(
@@ -431,18 +440,15 @@ LAST_EVENT_PRECISION = timedelta(minutes=1)
 def record_events(events: Sequence[NewEvent]) -> RecordedEvents:
     """Store events set-based; an event already stored (same source and
     message id, e.g. a client resending after a timeout) is skipped, not
-    stored twice. Accounts' last event times move forward, and the accounts
-    that got new events are rescored once the transaction commits.
+    stored twice. Accounts' last event times move forward. Returns which
+    accounts got new events: the caller asks scoring to rescore them
+    (scoring sits above this module and is told, never called from here).
     """
-    from scoring.jobs import request_rescore
-
     store = store_events_and_advance if connection.vendor == "postgresql" else store_events_then_advance
     stored_per_account: dict[int, int] = {}
     for start in range(0, len(events), EVENT_BATCH):
         for account_id, stored in store(events[start : start + EVENT_BATCH]):
             stored_per_account[account_id] = stored_per_account.get(account_id, 0) + stored
-    if stored_per_account:
-        request_rescore(stored_per_account)
     stored = sum(stored_per_account.values())
     return RecordedEvents(
         stored=stored, duplicates=len(events) - stored, account_ids=sorted(stored_per_account)
@@ -593,3 +599,30 @@ def record_outcome(*, account_id: int, outcome: LeadStatus | str, changed_by, re
 def add_note(*, account_id: int, changed_by, body: str) -> Note:
     """A note on the account, by whoever wrote it (the acting user)."""
     return Note.objects.create(account_id=account_id, author=changed_by, body=body.strip())
+
+
+def update_rep_settings(
+    *,
+    rep_id: int,
+    away_from: datetime | None,
+    away_until: datetime | None,
+    alert_timing: str,
+    alert_by_email: bool,
+    alert_by_slack: bool,
+) -> None:
+    """A rep's availability and alert choices (their settings page). While
+    away, routing gives them no new leads and their due leads escalate."""
+    if away_from and away_until and away_from >= away_until:
+        raise ValueError("The return must come after the start of the absence.")
+    SalesRep.objects.filter(pk=rep_id).update(
+        away_from=away_from,
+        away_until=away_until,
+        alert_timing=alert_timing,
+        alert_by_email=alert_by_email,
+        alert_by_slack=alert_by_slack,
+    )
+
+
+def mark_queue_seen(*, rep_id: int, at: datetime) -> None:
+    """The rep opened their queue: what was assigned before now is no longer new."""
+    SalesRep.objects.filter(pk=rep_id).update(queue_seen_at=at)

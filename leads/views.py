@@ -5,19 +5,19 @@ from functools import cached_property
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpResponseBadRequest
+from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from scoring.selectors import explained_scores
 
 from . import selectors
 from .access import managers_only, sales_people_only, visible_accounts
-from .forms import AssignForm, NoteForm, OutcomeForm, QueueFilterForm
+from .forms import AssignForm, NoteForm, OutcomeForm, QueueFilterForm, RepSettingsForm
 from .models import OPEN_LEAD_STATUSES, SalesRep
 from .routing import reassign_by_hand
-from .services import OutcomeRefused, add_note, record_outcome
+from .services import OutcomeRefused, add_note, mark_queue_seen, record_outcome, update_rep_settings
 
 QUEUE_PAGE_SIZE = 25
 TIMELINE_PAGE_SIZE = 50
@@ -36,8 +36,9 @@ class CountedPaginator(Paginator):
         return self.known_count
 
 
-def queue_rows(page):
-    """Each account of a page with its reasons and SLA (a few queries per page)."""
+def queue_rows(page, *, seen_at=None, marking_new: bool = False):
+    """Each account of a page with its reasons and SLA (a few queries per
+    page), and whether it is new since `seen_at` when `marking_new`."""
     accounts = list(page)
     scores = [account.score for account in accounts if hasattr(account, "score")]
     words = explained_scores(scores)
@@ -48,6 +49,7 @@ def queue_rows(page):
             "score": getattr(account, "score", None),
             "reasons": words.get(account.pk, {}).get("reasons", [])[:3],
             "sla": selectors.sla_of(account, now=now),
+            "new": marking_new and selectors.is_new(account, seen_at=seen_at),
         }
         for account in accounts
     ]
@@ -74,17 +76,49 @@ def queue(request):
         return redirect("team")
     accounts = selectors.queue_for(rep, status=chosen.get("status"), tier=chosen.get("tier"))
     page = Paginator(accounts, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    own_queue = rep == request.roles.rep
+    seen_at = rep.queue_seen_at
+    rows = queue_rows(page, seen_at=seen_at, marking_new=own_queue)
+    new_count = 0
+    if own_queue:
+        # What is new is marked on this visit, then counts as seen.
+        new_count = selectors.new_since_seen(rep, seen_at=seen_at).count()
+        rep.queue_seen_at = timezone.now()
+        mark_queue_seen(rep_id=rep.pk, at=rep.queue_seen_at)
+        request.queue_just_seen = True
     return render(
         request,
         "leads/queue.html",
         {
             "rep": rep,
-            "own_queue": rep == request.roles.rep,
+            "own_queue": own_queue,
             "filters": filters,
             "page": page,
-            "rows": queue_rows(page),
+            "rows": rows,
+            "new_count": new_count,
             "querystring": querystring_without_page(request),
         },
+    )
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@sales_people_only
+def rep_settings(request):
+    """A rep's own settings: when they are away, and how they hear of new leads."""
+    rep = request.roles.rep
+    if rep is None:
+        raise Http404("Settings are for sales reps.")
+    form = RepSettingsForm.for_rep(rep, request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        if form.is_valid():
+            update_rep_settings(rep_id=rep.pk, **form.settings())
+            messages.success(request, "Settings saved.")
+            return redirect("settings")
+        return render(request, "leads/settings.html", {"rep": rep, "form": form}, status=400)
+    return render(
+        request,
+        "leads/settings.html",
+        {"rep": rep, "form": form, "away_now": rep.is_away(timezone.now())},
     )
 
 

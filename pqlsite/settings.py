@@ -38,8 +38,10 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_rq",
+    "import_export",
     "axes",
     "leads",
+    "leads.webhooks",
     "scoring",
     "alerts",
 ]
@@ -124,11 +126,11 @@ RQ_QUEUES = {
         "ASYNC": bool(REDIS_URL),
         "DEFAULT_TIMEOUT": timeout,
     }
-    for name, timeout in (("default", 600), ("scoring", 3600))
+    for name, timeout in (("default", 600), ("scoring", 3600), ("webhooks", 300))
 }
 # Hours a rep has to contact a lead assigned by hand (routed leads use their team's SLA).
 DEFAULT_SLA_HOURS = env.int("DEFAULT_SLA_HOURS", default=24)
-# Seconds between scheduled full rescores (manage.py rqcron scoring.cron).
+# Seconds between scheduled full rescores (manage.py rqcron pqlsite.cron).
 SCORING_RESCORE_INTERVAL = env.int("SCORING_RESCORE_INTERVAL", default=900)
 # Rescores held in the database (Redis was unreachable, or a worker died
 # mid-job) are done by a catch-up pass this often, once held this long.
@@ -174,6 +176,36 @@ ALERTS_SLACK_TIMEOUT = env.int("ALERTS_SLACK_TIMEOUT", default=10)
 # Optional: a Slack incoming-webhook URL for managers' alerts no team claims.
 ALERTS_MANAGERS_SLACK_WEBHOOK_URL = env("ALERTS_MANAGERS_SLACK_WEBHOOK_URL", default="")
 
+
+# Webhooks (leads.webhooks). Private, loopback and link-local targets are
+# refused unless allowed (development and tests, whose receivers listen on
+# 127.0.0.1).
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS", default=DEBUG)
+# Seconds: to connect, per read, and for the whole request.
+WEBHOOKS_CONNECT_TIMEOUT = env.float("WEBHOOKS_CONNECT_TIMEOUT", default=3)
+WEBHOOKS_READ_TIMEOUT = env.float("WEBHOOKS_READ_TIMEOUT", default=5)
+WEBHOOKS_TOTAL_TIMEOUT = env.float("WEBHOOKS_TOTAL_TIMEOUT", default=10)
+# Seconds before each retry (timeouts, connection errors, 408, 429, 5xx):
+# about a day in all, then the delivery has failed.
+WEBHOOKS_RETRY_SCHEDULE = [
+    float(seconds)
+    for seconds in env.list(
+        "WEBHOOKS_RETRY_SCHEDULE",
+        default=["5", "30", "120", "600", "1800", "3600", "7200", "14400", "28800", "28800"],
+    )
+]
+# An endpoint failing this long (no success in between) is turned off.
+WEBHOOKS_DISABLE_AFTER = env.int("WEBHOOKS_DISABLE_AFTER", default=24 * 3600)
+# One run for one endpoint sends at most this many, for at most this long,
+# claiming this many at a time; then it yields the worker.
+WEBHOOKS_RUN_LIMIT = env.int("WEBHOOKS_RUN_LIMIT", default=500)
+WEBHOOKS_RUN_SECONDS = env.float("WEBHOOKS_RUN_SECONDS", default=30)
+WEBHOOKS_BATCH = env.int("WEBHOOKS_BATCH", default=20)
+# Workers sending to one endpoint at once.
+WEBHOOKS_ENDPOINT_CONCURRENCY = env.int("WEBHOOKS_ENDPOINT_CONCURRENCY", default=1)
+# Seconds between sweeps (due retries, disabling), and an old secret's life after a rotation.
+WEBHOOKS_SWEEP_INTERVAL = env.int("WEBHOOKS_SWEEP_INTERVAL", default=5)
+WEBHOOKS_ROTATION_OVERLAP = env.int("WEBHOOKS_ROTATION_OVERLAP", default=24 * 3600)
 # The django-rq dashboard (queues, failed jobs) appears in the admin index.
 RQ_SHOW_ADMIN_LINK = True
 

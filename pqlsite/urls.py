@@ -12,6 +12,7 @@ urlpatterns = [
     path("accounts/<int:pk>/", views.account_detail, name="account"),
     path("accounts/<int:pk>/outcome/", views.account_outcome, name="account-outcome"),
     path("accounts/<int:pk>/notes/", views.account_note, name="account-note"),
+    path("settings/", views.rep_settings, name="settings"),
     path("team/", views.team, name="team"),
     path("team/assign/<int:pk>/", views.team_assign, name="team-assign"),
     path(

@@ -11,7 +11,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from leads.api.filters import BooleanFilter
-from leads.api.views import ERRORS, Managers, SalesPeople, documented
+from leads.api.permissions import Managers, SalesPeople
+from leads.api.schema import ERRORS, documented
 
 from . import definitions
 from .forms import PeriodForm
@@ -20,13 +21,13 @@ from .metrics.report import summary
 from .models import Criterion, Definition, Milestone
 
 CRITERION_FIELDS = [
-    "id", "position", "label", "family", "role", "points", "gates_apply", "kind", "subject",
-    "field", "operator", "value", "event_name", "property_key", "property_value", "window",
-    "window_days",
+    "id", "position", "label", "family", "role", "points", "gates_apply", "hand_raise", "kind",
+    "subject", "field", "operator", "value", "event_name", "property_key", "property_value",
+    "window", "window_days", "window_unit",
 ]
 MILESTONE_FIELDS = [
     "id", "position", "label", "event_name", "property_key", "property_value", "window",
-    "window_days", "min_count",
+    "window_days", "window_unit", "min_count",
 ]
 
 

@@ -12,18 +12,19 @@ from typing import NamedTuple
 
 from leads.models import Tier
 
-from .terms import DEFAULT_ACTIVATION_THRESHOLDS, Operator, Role, Subject, Window
+from . import wording
+from .terms import (
+    DEFAULT_ACTIVATION_THRESHOLDS,
+    Operator,
+    Role,
+    Subject,
+    Window,
+    WindowUnit,
+    window_span,
+)
 
 # Distinct text values whose verdict an attribute test remembers.
 VERDICTS_KEPT = 100_000
-
-OPERATOR_SYMBOLS = {
-    Operator.EQ: "=",
-    Operator.GT: ">",
-    Operator.GTE: ">=",
-    Operator.LT: "<",
-    Operator.LTE: "<=",
-}
 
 
 class Measure(NamedTuple):
@@ -39,20 +40,22 @@ class Measure(NamedTuple):
     window: str = Window.EVER
     window_days: int | None = None
     distinct_days: bool = False
+    window_unit: str = WindowUnit.DAYS
 
-    def describe(self) -> str:
-        what = "days active" if self.distinct_days else f"{self.event_name or 'events'} count"
-        if self.distinct_days and self.event_name:
-            what = f"days with {self.event_name}"
-        if self.property_key:
-            what += f" where {self.property_key} = {self.property_value}"
-        if self.window == Window.AFTER_SIGNUP:
-            what += f" within {self.window_days} days of signup"
-        elif self.window == Window.LAST_DAYS:
-            what += f" in the last {self.window_days} days"
-        elif self.window == Window.TRIAL:
-            what += " during the trial"
-        return what
+    @property
+    def span(self):
+        """The window's length as a timedelta (windows that take one)."""
+        return window_span(self.window_days or 0, self.window_unit)
+
+    def describe(self, count: int) -> str:
+        """What was counted, in words: 'Viewed pricing 3 times in the last 14 days'."""
+        return wording.event_count_words(
+            event_name=self.event_name,
+            count=count,
+            distinct_days=self.distinct_days,
+            property_key=self.property_key,
+            property_value=self.property_value,
+        ) + wording.window_words(self.window, self.window_days, self.window_unit)
 
 
 @dataclass(frozen=True)
@@ -125,22 +128,16 @@ class AttributeTest:
                 return True, [person.get("email") or person.get("name") or "a person", observed]
         return False, None
 
-    def describe(self, observed) -> str:
+    def describe(self, observed, held: bool) -> str:
+        """What was observed in plain words, saying so when the test failed."""
         if self.subject == Subject.ACCOUNT:
-            return f"{self.field} {show(observed)} {self.expectation()}"
-        if observed is None:
-            return f"no person's {self.field} {self.expectation()}"
-        who, value = observed
-        return f"{who}: {self.field} {show(value)} {self.expectation()}"
-
-    def expectation(self) -> str:
-        if self.operator == Operator.IS_SET:
-            return "is set"
-        if self.operator == Operator.IN:
-            return "in " + ", ".join(self.value)
-        if self.operator == Operator.CONTAINS_WORDS:
-            return "contains any of " + ", ".join(self.value)
-        return f"{OPERATOR_SYMBOLS[self.operator]} {show(self.value)}"
+            return wording.attribute_words(
+                field=self.field, operator=self.operator, expected=self.value, observed=observed, held=held
+            )
+        who, value = observed if held and isinstance(observed, list | tuple) else (None, None)
+        return wording.person_words(
+            field=self.field, operator=self.operator, expected=self.value, who=who, observed=value, held=held
+        )
 
 
 @dataclass(frozen=True)
@@ -153,10 +150,13 @@ class CountTest:
         observed = facts.counts.get(self.measure, 0)
         return COMPARISONS[self.operator](observed, self.count), observed
 
-    def describe(self, observed) -> str:
-        symbol = OPERATOR_SYMBOLS[self.operator]
-        held = COMPARISONS[self.operator](observed, self.count)
-        return f"{self.measure.describe()} {observed} {symbol if held else 'not ' + symbol} {self.count}"
+    def describe(self, observed, held: bool) -> str:
+        """'Viewed pricing 3 times'; when it fails, with what it needs:
+        'Logged 0 hours in the first 7 days, needs at least 1'."""
+        text = self.measure.describe(observed)
+        if held:
+            return text
+        return f"{text}, needs {wording.requirement_words(self.operator, self.count)}"
 
 
 @dataclass(frozen=True)
@@ -168,6 +168,7 @@ class Rule:
     test: AttributeTest | CountTest
     family: str = "intent"
     gates_apply: bool = False
+    hand_raise: bool = False
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,23 @@ class Scorecard:
     mid_tier_min_employees: int = 50
     large_tier_min_employees: int = 500
     activation_thresholds: Mapping[str, int | None] = field(default_factory=dict)
+
+    @cached_property
+    def gates(self) -> tuple[Rule, ...]:
+        return tuple(rule for rule in self.rules if rule.role == Role.GATE)
+
+    @cached_property
+    def counts_score(self) -> bool:
+        """Whether the score threshold applies: the definition has scoring
+        criteria, or criteria that carry points."""
+        return any(rule.role == Role.SCORING or rule.points for rule in self.rules)
+
+    @cached_property
+    def qualifies_on_gates(self) -> bool:
+        """A definition of gates (and triggers) alone, with no points and no
+        milestones, qualifies an account as soon as its gates hold: there is
+        no score for a threshold to wait on."""
+        return bool(self.gates) and not self.counts_score and not self.milestones
 
     @cached_property
     def measures(self) -> frozenset[Measure]:
@@ -233,6 +251,7 @@ class Scorecard:
                     rule.role == Role.GATE,
                     rule.role == Role.TRIGGER,
                     rule.gates_apply,
+                    rule.hand_raise,
                     same[test.measure] if counted else None,
                     COMPARISONS[test.operator] if counted else None,
                     test.count if counted else None,
@@ -269,9 +288,6 @@ class AccountFacts:
     people: Sequence[Mapping[str, object]] = ()
     counts: Mapping[Measure, int] = field(default_factory=dict)
 
-    def attribute(self, name: str):
-        return lookup(self.attributes, name)
-
 
 TIER_RANK = {Tier.SMALL: 1, Tier.MID: 2, Tier.LARGE: 3}
 SCORE_SPAN = 10_000_000  # scores from -5,000,000 to 4,999,999 keep their order
@@ -295,7 +311,13 @@ class Result:
         """Who to call first, as one sortable number: hand-raisers, then
         larger tiers, then higher scores."""
         score = min(max(self.score + SCORE_SPAN // 2, 0), SCORE_SPAN - 1)
-        return ((4 if self.triggered else 0) + TIER_RANK.get(self.tier, 1)) * SCORE_SPAN + score
+        urgency = 8 if self.hand_raised else 4 if self.triggered else 0
+        return (urgency + TIER_RANK.get(self.tier, 1)) * SCORE_SPAN + score
+
+    @property
+    def hand_raised(self) -> bool:
+        """A qualifying account whose criteria marked as hand-raises hold."""
+        return self.qualifies and bool(self.explanation.get("hand_raised"))
 
 
 def evaluate(card: Scorecard, facts: AccountFacts) -> Result:
@@ -305,8 +327,9 @@ def evaluate(card: Scorecard, facts: AccountFacts) -> Result:
     checks = []
     check_made = checks.append
     holding_triggers = []
+    hand_raised = False
     counted = facts.counts.get
-    for rule_id, points, is_gate, is_trigger, gates_apply, measure, compare, count, check in card.plan:
+    for rule_id, points, is_gate, is_trigger, gates_apply, hand_raise, measure, compare, count, check in card.plan:
         if check is None:
             observed = counted(measure, 0)
             held = compare(observed, count)
@@ -315,6 +338,7 @@ def evaluate(card: Scorecard, facts: AccountFacts) -> Result:
         if held:
             score += points
             check_made([rule_id, True, observed, points])
+            hand_raised = hand_raised or hand_raise
             if is_trigger:
                 holding_triggers.append((rule_id, gates_apply))
         else:
@@ -333,25 +357,32 @@ def evaluate(card: Scorecard, facts: AccountFacts) -> Result:
             reached += observed >= min_count
         activation = round(100 * reached / len(observed_milestones))
     tier = card.tier_for(to_number(facts.attributes.get("employee_count")))
-    by_score = gates_hold and score >= card.score_threshold
+    by_score = gates_hold and card.counts_score and score >= card.score_threshold
     by_activation = (
         gates_hold and activation is not None and activation >= card.activation_threshold(tier)
     )
+    by_gates = gates_hold and card.qualifies_on_gates
+    explanation = {
+        "gates": gates_hold,
+        "triggers": triggers,
+        "by_score": by_score,
+        "by_activation": by_activation,
+        "criteria": checks,
+        "milestones": observed_milestones,
+    }
+    # Kept only when true: 100,000 stored explanations need not say "false" twice.
+    if by_gates:
+        explanation["by_gates"] = True
+    if hand_raised:
+        explanation["hand_raised"] = True
     return Result(
         account_id=facts.account_id,
         score=score,
         activation=activation,
         tier=tier,
-        qualifies=bool(triggers) or by_score or by_activation,
+        qualifies=bool(triggers) or by_score or by_activation or by_gates,
         triggered=bool(triggers),
-        explanation={
-            "gates": gates_hold,
-            "triggers": triggers,
-            "by_score": by_score,
-            "by_activation": by_activation,
-            "criteria": checks,
-            "milestones": observed_milestones,
-        },
+        explanation=explanation,
     )
 
 
@@ -359,7 +390,10 @@ def explain(card: Scorecard, result: Result) -> dict:
     """The explanation in words, criterion by criterion, for reps and the API.
 
     Criteria the scorecard no longer has (the definition changed since) are
-    left out until the account is rescored.
+    left out until the account is rescored. `reasons` are what a rep reads
+    first (what fired, then what earned most points, then the gates);
+    `against` the criteria that held and took points away; `not_yet` what
+    has not happened yet.
     """
     explanation = result.explanation
     rules = {rule.id: rule for rule in card.rules}
@@ -374,25 +408,38 @@ def explain(card: Scorecard, result: Result) -> dict:
                 "label": rule.label,
                 "role": rule.role,
                 "family": rule.family,
+                "hand_raise": rule.hand_raise,
                 "held": held,
-                "observed": rule.test.describe(observed),
+                "observed": rule.test.describe(observed, held),
                 "points": points,
+                "worth": rule.points,
             }
         )
-    qualified_by = [f"trigger: {rules[i].label}" for i in explanation.get("triggers", []) if i in rules]
+    fired = [rules[i].label for i in explanation.get("triggers", []) if i in rules]
+    qualified_by = [f"At once: {label}" for label in fired]
     if explanation.get("by_score"):
-        qualified_by.append(f"score {result.score} >= {card.score_threshold}")
+        qualified_by.append(f"Score {result.score} reached the threshold of {card.score_threshold}")
     if explanation.get("by_activation"):
         qualified_by.append(
-            f"activation {result.activation}% >= {card.activation_threshold(result.tier)}% ({result.tier})"
+            f"Activation {result.activation}% reached the {Tier(result.tier).label.lower()} threshold "
+            f"of {card.activation_threshold(result.tier)}%"
         )
-    # Reps read the reasons first: triggers, then the criteria that gave most points.
+    if explanation.get("by_gates"):
+        qualified_by.append("Every gate holds")
+    held = [entry for entry in criteria if entry["held"]]
+    rank = {Role.TRIGGER: 0, Role.SCORING: 1, Role.GATE: 2}
     reasons = [
         entry["label"]
         for entry in sorted(
-            (entry for entry in criteria if entry["held"] and entry["role"] != Role.GATE),
-            key=lambda entry: (entry["role"] != Role.TRIGGER, -entry["points"]),
+            (entry for entry in held if entry["points"] >= 0),
+            key=lambda entry: (not entry["hand_raise"], rank[entry["role"]], -entry["points"]),
         )
+    ]
+    against = [entry["label"] for entry in held if entry["points"] < 0]
+    not_yet = [
+        entry["label"]
+        for entry in criteria
+        if not entry["held"] and (entry["role"] == Role.GATE or entry["worth"] >= 0)
     ]
     observed_milestones = explanation.get("milestones", [])
     milestones = [
@@ -408,10 +455,15 @@ def explain(card: Scorecard, result: Result) -> dict:
     return {
         "definition": card.name,
         "gates_hold": explanation.get("gates", False),
-        "score_threshold": card.score_threshold,
+        "score_threshold": card.score_threshold if card.counts_score else None,
         "activation_threshold": card.activation_threshold(result.tier),
+        "qualifies": result.qualifies,
+        "hand_raised": result.hand_raised,
+        "fired": fired,
         "qualified_by": qualified_by,
         "reasons": reasons,
+        "against": against,
+        "not_yet": not_yet,
         "criteria": criteria,
         "milestones": milestones,
     }
@@ -467,11 +519,3 @@ def words_pattern(words: tuple[str, ...]) -> re.Pattern:
         alternatives = "|".join(re.escape(word) for word in words)
         pattern = WORD_PATTERNS[words] = re.compile(rf"\b(?:{alternatives})\b", re.IGNORECASE)
     return pattern
-
-
-def show(value) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, str):
-        return f'"{value}"'
-    return "not set" if value is None else str(value)

@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection, connections, transaction
@@ -31,12 +31,12 @@ def measure_filter(measure: Measure, *, property_alias: str, now: datetime) -> Q
     if measure.window == Window.AFTER_SIGNUP:
         condition &= Q(
             occurred_at__lte=ExpressionWrapper(
-                F("account__signed_up_at") + timedelta(days=measure.window_days),
+                F("account__signed_up_at") + measure.span,
                 output_field=DateTimeField(),
             )
         )
     elif measure.window == Window.LAST_DAYS:
-        condition &= Q(occurred_at__gte=now - timedelta(days=measure.window_days))
+        condition &= Q(occurred_at__gte=now - measure.span)
     elif measure.window == Window.TRIAL:
         condition &= Q(
             account__trial_ends_at__isnull=False,

@@ -14,6 +14,7 @@ from django.db.models import Q
 from leads.models import Account, Tier
 
 from . import attributes
+from .engine import Result
 from .terms import (
     COUNT_OPERATORS,
     DEFAULT_ACTIVATION_THRESHOLDS,
@@ -23,6 +24,7 @@ from .terms import (
     Role,
     Subject,
     Window,
+    WindowUnit,
 )
 
 
@@ -120,7 +122,13 @@ class EventCondition(models.Model):
     )
     window = models.CharField(max_length=20, choices=Window.choices, default=Window.EVER)
     window_days = models.IntegerField(
-        null=True, blank=True, help_text="D, for the windows that take a number of days."
+        "window length",
+        null=True,
+        blank=True,
+        help_text="N, for the windows that take a length (in the unit beside it).",
+    )
+    window_unit = models.CharField(
+        "unit", max_length=5, choices=WindowUnit.choices, default=WindowUnit.DAYS
     )
 
     class Meta:
@@ -134,11 +142,11 @@ class EventCondition(models.Model):
             errors["property_key"] = "Name the property whose value must match."
         if self.window in (Window.AFTER_SIGNUP, Window.LAST_DAYS):
             if self.window_days is None:
-                errors["window_days"] = "This window needs a number of days."
+                errors["window_days"] = f"This window needs a number of {self.window_unit}."
             elif self.window_days <= 0:
-                errors["window_days"] = "The window must be at least one day."
+                errors["window_days"] = f"The window must be at least one {self.window_unit[:-1]}."
         else:
-            self.window_days = None
+            self.window_days, self.window_unit = None, WindowUnit.DAYS
         return errors
 
 
@@ -150,11 +158,24 @@ class Criterion(EventCondition):
     label = models.CharField(
         max_length=200, help_text="What reps read, e.g. 'Invited more than 10 teammates'."
     )
-    family = models.CharField(max_length=10, choices=Family.choices, default=Family.INTENT)
+    family = models.CharField(
+        max_length=10,
+        choices=Family.choices,
+        default=Family.INTENT,
+        help_text="What it is evidence of. Changes no result: the lab and the reasons group by it.",
+    )
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.SCORING)
     points = models.IntegerField(default=0, help_text="Added to the score when it holds; may be negative.")
     gates_apply = models.BooleanField(
-        default=False, help_text="For triggers: qualify only if the gates hold too."
+        "only with the gates",
+        default=False,
+        help_text="For triggers: qualify only if the gates hold too.",
+    )
+    hand_raise = models.BooleanField(
+        "hand-raise",
+        default=False,
+        help_text="The account asked to talk (contact form, pricing, a limit hit): "
+        "earns the hand-raised badge and goes to the top of the queue.",
     )
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.EVENT_COUNT)
     subject = models.CharField(
@@ -186,7 +207,7 @@ class Criterion(EventCondition):
                 subject=self.subject, field=self.field, operator=self.operator, value=self.value
             )
             self.event_name = self.property_key = self.property_value = ""
-            self.window, self.window_days = Window.EVER, None
+            self.window, self.window_days, self.window_unit = Window.EVER, None, WindowUnit.DAYS
         else:
             errors = self.clean_event_condition(name_required=self.kind == Kind.EVENT_COUNT)
             if self.operator not in COUNT_OPERATORS:
@@ -304,8 +325,6 @@ class AccountScore(models.Model):
         return f"{self.account_id}: {self.score}"
 
     def as_result(self):
-        from .engine import Result
-
         return Result(
             account_id=self.account_id,
             score=self.score,

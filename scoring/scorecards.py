@@ -14,6 +14,7 @@ def measure_of(condition: EventCondition, *, distinct_days: bool = False) -> Mea
         window=condition.window,
         window_days=condition.window_days,
         distinct_days=distinct_days,
+        window_unit=condition.window_unit,
     )
 
 
@@ -49,15 +50,24 @@ def rule_of(criterion: Criterion) -> Rule:
         test=test,
         family=criterion.family,
         gates_apply=criterion.gates_apply,
+        hand_raise=criterion.hand_raise,
     )
 
 
 def scorecard_for(definition: Definition) -> Scorecard:
+    return scorecard_of(
+        definition, criteria=definition.criteria.all(), milestones=definition.milestones.all()
+    )
+
+
+def scorecard_of(definition: Definition, *, criteria, milestones) -> Scorecard:
+    """The scorecard of a definition's settings and the given criteria and
+    milestones, saved or not (the builder's preview evaluates unsaved ones)."""
     return Scorecard(
         id=definition.pk,
         name=definition.name,
         score_threshold=definition.score_threshold,
-        rules=tuple(rule_of(criterion) for criterion in definition.criteria.all()),
+        rules=tuple(rule_of(criterion) for criterion in criteria),
         milestones=tuple(
             MilestoneRule(
                 id=milestone.pk,
@@ -65,7 +75,7 @@ def scorecard_for(definition: Definition) -> Scorecard:
                 measure=measure_of(milestone),
                 min_count=milestone.min_count,
             )
-            for milestone in definition.milestones.all()
+            for milestone in milestones
         ),
         mid_tier_min_employees=definition.mid_tier_min_employees,
         large_tier_min_employees=definition.large_tier_min_employees,
@@ -98,13 +108,13 @@ def snapshot(definition: Definition) -> dict:
         "large_activation",
     ]
     criterion_fields = [
-        "label", "family", "role", "points", "gates_apply", "kind", "subject", "field",
-        "operator", "value", "event_name", "property_key", "property_value", "window",
-        "window_days",
+        "label", "family", "role", "points", "gates_apply", "hand_raise", "kind", "subject",
+        "field", "operator", "value", "event_name", "property_key", "property_value", "window",
+        "window_days", "window_unit",
     ]
     milestone_fields = [
         "label", "event_name", "property_key", "property_value", "window", "window_days",
-        "min_count",
+        "window_unit", "min_count",
     ]
     return {
         **{name: getattr(definition, name) for name in settings_fields},

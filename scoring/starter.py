@@ -9,9 +9,9 @@ from .models import Definition
 STARTER_NAME = "Starter PQL definition"
 
 CRITERIA = [
-    dict(label="Clicked contact sales", role="trigger", event_name="contact_sales_clicked",
-         operator="gte", value="1"),
-    dict(label="Hit a usage limit", role="trigger", event_name="usage_limit_hit",
+    dict(label="Clicked contact sales", role="trigger", hand_raise=True,
+         event_name="contact_sales_clicked", operator="gte", value="1"),
+    dict(label="Hit a usage limit", role="trigger", hand_raise=True, event_name="usage_limit_hit",
          operator="gte", value="1"),
     dict(label="Invited more than 10 teammates", role="trigger", event_name="invite_sent",
          operator="gt", value="10"),

@@ -4,6 +4,8 @@ Plain enums with no database access, shared by the models, the forms and
 the pure engine.
 """
 
+from datetime import timedelta
+
 from django.db import models
 
 from leads.models import Tier
@@ -15,10 +17,20 @@ class Role(models.TextChoices):
     TRIGGER = "trigger", "Trigger: qualifies at once on its own"
 
 
+ROLE_HELP = {
+    Role.GATE: "must hold before anything else counts",
+    Role.SCORING: "adds its points to the score when it holds",
+    Role.TRIGGER: "qualifies the account at once when it holds",
+}
+
+
 class Family(models.TextChoices):
-    FIT = "fit", "Fit"
-    SCOPE = "scope", "Scope"
-    INTENT = "intent", "Intent"
+    """What a criterion is evidence of. It changes no result: the lab groups
+    criteria by it, and it tells a rep what kind of reason they read."""
+
+    FIT = "fit", "Fit: the kind of customer we serve"
+    SCOPE = "scope", "Scope: can they afford us"
+    INTENT = "intent", "Intent: usage that shows buying intent"
 
 
 class Kind(models.TextChoices):
@@ -49,9 +61,22 @@ COUNT_OPERATORS = NUMERIC_OPERATORS | {Operator.EQ}
 
 class Window(models.TextChoices):
     EVER = "ever", "ever"
-    AFTER_SIGNUP = "after_signup", "within D days after signup"
-    LAST_DAYS = "last_days", "in the last D days"
+    AFTER_SIGNUP = "after_signup", "within N days or hours after signup"
+    LAST_DAYS = "last_days", "in the last N days or hours"
     TRIAL = "trial", "during the trial"
+
+
+SIZED_WINDOWS = frozenset({Window.AFTER_SIGNUP, Window.LAST_DAYS})
+
+
+class WindowUnit(models.TextChoices):
+    DAYS = "days", "days"
+    HOURS = "hours", "hours"
+
+
+def window_span(length: int, unit: str) -> timedelta:
+    """How long a window of `length` days or hours lasts."""
+    return timedelta(hours=length) if unit == WindowUnit.HOURS else timedelta(days=length)
 
 
 DEFAULT_ACTIVATION_THRESHOLDS = {Tier.SMALL: 75, Tier.MID: 60, Tier.LARGE: 25}

@@ -70,7 +70,11 @@ class CriterionResultSerializer(serializers.Serializer):
     role = serializers.CharField()
     family = serializers.CharField()
     held = serializers.BooleanField()
-    observed = serializers.CharField(help_text="e.g. 'invite_sent count 12 > 10'")
+    observed = serializers.CharField(
+        help_text="In plain words, saying so when it failed: 'Sent 12 invites', "
+        "'49 employees, not at least 50'."
+    )
+    hand_raise = serializers.BooleanField(required=False)
     points = serializers.IntegerField()
 
 
@@ -85,10 +89,18 @@ class MilestoneResultSerializer(serializers.Serializer):
 class ExplanationSerializer(serializers.Serializer):
     definition = serializers.CharField()
     gates_hold = serializers.BooleanField()
-    score_threshold = serializers.IntegerField()
+    score_threshold = serializers.IntegerField(
+        allow_null=True, help_text="Null when the definition has no points (it qualifies on its gates)."
+    )
     activation_threshold = serializers.IntegerField(allow_null=True)
+    hand_raised = serializers.BooleanField(required=False)
+    fired = serializers.ListField(child=serializers.CharField(), required=False, help_text="Triggers that fired.")
     qualified_by = serializers.ListField(child=serializers.CharField())
     reasons = serializers.ListField(child=serializers.CharField())
+    against = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Criteria that held and took points away."
+    )
+    not_yet = serializers.ListField(child=serializers.CharField(), required=False)
     criteria = CriterionResultSerializer(many=True)
     milestones = MilestoneResultSerializer(many=True)
 

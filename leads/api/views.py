@@ -6,11 +6,10 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import mixins, permissions, status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
@@ -31,11 +30,12 @@ from scoring.selectors import explained_score, explained_scores
 
 from .filters import AccountFilter, EventFilter, PersonFilter, StatusChangeFilter
 from .pagination import NewestFirst, QueuePage
+from .permissions import Managers, ManagersWrite, SalesPeople
+from .schema import ERRORS, documented
 from .serializers import (
     AccountDetailSerializer,
     AccountSerializer,
     AssignSerializer,
-    ErrorSerializer,
     EventSerializer,
     OutcomeSerializer,
     PersonSerializer,
@@ -43,43 +43,6 @@ from .serializers import (
     StatusChangeSerializer,
 )
 from .throttles import LoginThrottle
-
-ERRORS = {
-    400: OpenApiResponse(ErrorSerializer, description="Bad input: the body names each field in error."),
-    401: OpenApiResponse(ErrorSerializer, description="No or invalid credentials."),
-    403: OpenApiResponse(ErrorSerializer, description="Signed in, but not allowed (e.g. not a manager)."),
-    404: OpenApiResponse(ErrorSerializer, description="No such object, or not yours to see."),
-    429: OpenApiResponse(ErrorSerializer, description="Too many requests; retry after Retry-After seconds."),
-}
-
-
-def documented(ok, *codes):
-    return {200: ok, **{code: ERRORS[code] for code in (401, 403, 429, *codes)}}
-
-
-class SalesPeople(permissions.BasePermission):
-    """Managers and reps; anyone else signed in gets 403."""
-
-    message = "This API is for sales managers and reps."
-
-    def has_permission(self, request, view):
-        return request.roles.is_sales_person
-
-
-class Managers(permissions.BasePermission):
-    message = "Only sales managers may do this."
-
-    def has_permission(self, request, view):
-        return request.roles.is_manager
-
-
-class ManagersWrite(permissions.BasePermission):
-    """Reading for every sales person, changing for managers only."""
-
-    message = "Only sales managers may change this."
-
-    def has_permission(self, request, view):
-        return request.method in permissions.SAFE_METHODS or request.roles.is_manager
 
 
 @extend_schema_view(

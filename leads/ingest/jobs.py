@@ -1,4 +1,4 @@
-"""RQ entry points for ingestion's housekeeping, scheduled by scoring.cron."""
+"""RQ entry points for ingestion's housekeeping, scheduled by pqlsite.cron."""
 
 import logging
 
@@ -12,3 +12,9 @@ def expire_pending_events_job() -> int:
     expired = expire_pending_events()
     log.info("Expired %d pending event(s)", expired)
     return expired
+
+
+# (job, queue, every so many seconds, timeout in seconds, name), as in scoring.cron.
+SCHEDULE = [
+    (expire_pending_events_job, "scoring", 24 * 3600, 900, "expire-pending-events"),
+]

@@ -98,6 +98,7 @@ def operation(call: str, body: dict) -> dict:
 def add_ingest_paths(result, generator, request, public):
     """drf-spectacular postprocessing hook."""
     result.setdefault("paths", {})["/v1/batch"] = operation("batch", BATCH)
+    result["paths"]["/v1/import"] = operation("import", BATCH)
     for call in CALLS:
         result["paths"][f"/v1/{call}"] = operation(call, MESSAGE)
     schemes = result.setdefault("components", {}).setdefault("securitySchemes", {})

@@ -3,7 +3,7 @@ request in one transaction, with a number of statements that does not grow
 with the number of messages (up to 500 a statement)."""
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -15,7 +15,7 @@ from django.utils import timezone
 from scoring.jobs import request_rescore
 
 from ..models import Account, Event, PendingEvent, Person, Source
-from ..services import NewEvent, record_events
+from ..services import NewEvent, RecordedEvents, record_events
 from .messages import EVENT_CALLS, Message
 
 PEOPLE_BATCH = 500
@@ -57,7 +57,13 @@ class PersonRow:
 
 
 @transaction.atomic
-def ingest_messages(*, source: Source, messages: Sequence[Message]) -> Ingested:
+def ingest_messages(
+    *,
+    source: Source,
+    messages: Sequence[Message],
+    record: Callable[[Sequence[NewEvent]], RecordedEvents] | None = None,
+    rescore: Callable[[Iterable[int]], None] | None = None,
+) -> Ingested:
     """Store a batch all or nothing.
 
     group upserts its account (by groupId) and links the person to it;
@@ -68,7 +74,13 @@ def ingest_messages(*, source: Source, messages: Sequence[Message]) -> Ingested:
     alias tie an earlier id to a user: its waiting events follow, and an
     earlier person or visitor is folded into the user's. Accounts that got
     events, people or new traits are rescored once, after commit.
+
+    A history import passes its own `record` (COPY through a staging table,
+    instead of record_events) and `rescore` (nothing per chunk, instead of
+    request_rescore: one full rescore when it ends).
     """
+    record = record or record_events
+    rescore = rescore or request_rescore
     groups = [message for message in messages if message.call == "group"]
     accounts, changed_accounts = upsert_accounts(groups)
     # The last group call of a user in the batch wins: a person has one account.
@@ -113,16 +125,16 @@ def ingest_messages(*, source: Source, messages: Sequence[Message]) -> Ingested:
     # Events that waited for these people's accounts go first: they are older.
     arrived = set(links) | {user_id for user_id in aliases.values() if people.get(user_id, NOBODY)[1]}
     attached, attached_ids = attach_pending(arrived, people=people) if arrived else ([], [])
-    recorded = record_events(attached + new_events) if attached or new_events else None
+    recorded = record(attached + new_events) if attached or new_events else None
     if attached_ids:
         PendingEvent.objects.filter(pk__in=attached_ids).delete()
     kept = keep_pending(waiting, source=source) if waiting else 0
 
     profiles = {people[m.user_id][1] for m in messages if m.call == "identify" and m.user_id}
-    rescore = (changed_accounts | set(links.values()) | profiles | merged_accounts) - {None}
+    rescore_ids = (changed_accounts | set(links.values()) | profiles | merged_accounts) - {None}
     if recorded is not None:
-        rescore -= set(recorded.account_ids)  # record_events rescores those already
-    request_rescore(rescore)
+        rescore_ids |= set(recorded.account_ids)
+    rescore(rescore_ids)
     return Ingested(
         events=recorded.stored if recorded else 0,
         duplicates=recorded.duplicates if recorded else 0,

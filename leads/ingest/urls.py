@@ -1,4 +1,5 @@
-"""Routes of Segment-compatible ingestion: /v1/batch and the single calls,
+"""Routes of Segment-compatible ingestion: /v1/batch, /v1/import (batches of
+historical messages) and the single calls,
 with or without a trailing slash, as the libraries and curl users send them."""
 
 from django.urls import re_path
@@ -7,7 +8,7 @@ from . import views
 
 urlpatterns = [
     re_path(
-        r"^(?P<call>batch|track|identify|group|page|screen|alias)/?$",
+        r"^(?P<call>batch|import|track|identify|group|page|screen|alias)/?$",
         views.receive,
         name="ingest",
     ),

@@ -1,4 +1,5 @@
-"""Segment's HTTP tracking API: POST /v1/batch and the single calls
+"""Segment's HTTP tracking API: POST /v1/batch, /v1/import (the same for
+historical messages, Segment's endpoint for backfills) and the single calls
 (/v1/track, /v1/identify, ...), authenticated by a source's write key.
 
 Success is a plain 200 {"success": true}, sent once the request is committed.
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 
 # A gzipped body may be a little larger than what it holds (headers, incompressible data).
 GZIP_OVERHEAD = 1024
+# Paths whose body is a batch: import takes historical messages, with the same limits.
+BATCH_CALLS = frozenset({"batch", "import"})
 # Seconds a client should wait after a storage failure before it resends.
 RETRY_AFTER_UNAVAILABLE = 5
 
@@ -55,7 +58,7 @@ class Refusal(Exception):
 
 @csrf_exempt
 def receive(request, call: str):
-    """One endpoint for all seven paths; `call` is batch, track, identify, ..."""
+    """One endpoint for all eight paths; `call` is batch, import, track, identify, ..."""
     try:
         if request.method != "POST":
             raise Refusal(405, "method_not_allowed", "Use POST.", headers={"Allow": "POST"})
@@ -80,7 +83,8 @@ def receive(request, call: str):
 def store(request, call: str) -> Source:
     """Authenticate, throttle, validate and store; raises Refusal."""
     received_at = timezone.now()
-    limit = BATCH_LIMIT if call == "batch" else MESSAGE_LIMIT
+    batch = call in BATCH_CALLS
+    limit = BATCH_LIMIT if batch else MESSAGE_LIMIT
     body = read_body(request, limit=limit)
     key = basic_user(request)
     source = authenticate(key) if key else None
@@ -89,7 +93,7 @@ def store(request, call: str) -> Source:
         key = payload.get("writeKey") if isinstance(payload, dict) else None
         source = authenticate(key if isinstance(key, str) else "")
     try:
-        if call == "batch":
+        if batch:
             messages = parse_batch(payload, received_at=received_at, body_size=len(body))
         else:
             messages = [parse_call(payload, call=call, received_at=received_at)]

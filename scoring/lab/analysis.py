@@ -6,9 +6,10 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from statistics import median
 
-from leads.models import LeadStatus
+from leads.models import OPEN_LEAD_STATUSES, LeadStatus
 
 from ..engine import Result, Scorecard, evaluate, explain
+from ..wording import lower_first
 from .history import Timeline
 
 # Fewer accounts than this on either side and the rate is noise.
@@ -134,11 +135,12 @@ def what_if(
     back, so of those that would newly qualify or drop out, it says how
     many would change status.
     """
-    qualifying = newly = dropping = becoming_pql = leaving_pql = 0
+    qualifying = open_leads = newly = dropping = becoming_pql = leaving_pql = 0
     newly_examples, dropping_examples = [], []
     for result in results:
         before, after = live.get(result.account_id, False), result.qualifies
         qualifying += after
+        open_leads += after and statuses.get(result.account_id) in OPEN_LEAD_STATUSES
         if after and not before:
             newly += 1
             becoming_pql += statuses.get(result.account_id) == LeadStatus.SIGNED_UP
@@ -168,6 +170,7 @@ def what_if(
     return {
         "live_qualifying": sum(1 for qualifies in live.values() if qualifies),
         "draft_qualifying": qualifying,
+        "draft_open_leads": open_leads,
         "newly": newly,
         "becoming_pql": becoming_pql,
         "dropping": dropping,
@@ -184,9 +187,11 @@ def why(card: Scorecard, result: Result) -> str:
         return "; ".join(words["qualified_by"])
     failed_gates = [c["label"] for c in words["criteria"] if c["role"] == "gate" and not c["held"]]
     if failed_gates:
-        return "gate not met: " + ", ".join(failed_gates)
-    reasons = [f"score {result.score} < {card.score_threshold}"]
+        return "Not yet: " + ", ".join(lower_first(label) for label in failed_gates)
+    reasons = []
+    if card.counts_score:
+        reasons.append(f"Score {result.score}, needs {card.score_threshold}")
     threshold = words["activation_threshold"]
     if result.activation is not None and threshold is not None:
-        reasons.append(f"activation {result.activation}% < {threshold}%")
-    return "; ".join(reasons)
+        reasons.append(f"activation {result.activation}%, needs {threshold}%")
+    return "; ".join(reasons) or "No trigger fired"

@@ -126,13 +126,13 @@ def checkpoint_filter(measure: Measure, *, days: int | None, property_alias: str
     if measure.window == Window.AFTER_SIGNUP:
         condition &= Q(
             occurred_at__lte=ExpressionWrapper(
-                signed_up + timedelta(days=measure.window_days), output_field=DateTimeField()
+                signed_up + measure.span, output_field=DateTimeField()
             )
         )
     elif measure.window == Window.LAST_DAYS:
         condition &= Q(
             occurred_at__gte=ExpressionWrapper(
-                moment - timedelta(days=measure.window_days), output_field=DateTimeField()
+                moment - measure.span, output_field=DateTimeField()
             )
         )
     elif measure.window == Window.TRIAL:

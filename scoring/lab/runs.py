@@ -13,6 +13,7 @@ from leads.models import Account
 
 from ..engine import evaluate
 from ..facts import gather_facts
+from ..jobs import enqueue
 from ..models import AccountScore, Definition, LabRun
 from ..rescoring import gc_paused
 from ..scorecards import scorecard_for
@@ -61,8 +62,6 @@ def last_result(definition: Definition) -> LabRun | None:
 
 
 def enqueue_run(run_id: int) -> None:
-    from ..jobs import enqueue
-
     try:
         enqueue(lab_run_job, run_id, description=f"Criteria lab run {run_id}")
     except Exception:

@@ -6,8 +6,8 @@ from django.contrib import admin
 from django.forms import MultiWidget
 from django.urls import reverse
 
-from leads.admin import EstimatedCountPaginator
 from leads.models import Account, Event, LeadStatus, StatusChange
+from pqlsite.admin import EstimatedCountPaginator
 
 pytestmark = pytest.mark.django_db
 

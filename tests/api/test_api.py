@@ -101,9 +101,9 @@ def test_signed_out_clients_get_401_and_outsiders_403(qualified_book, django_use
 def test_account_detail_explains_the_score(qualified_book, rep):
     detail = token_client(rep.user).get(f"/api/accounts/{qualified_book['Harbor Legal'].pk}/").json()
     assert detail["score"]["triggered"] is True
-    assert detail["explanation"]["qualified_by"] == ["trigger: Asked for sales"]
+    assert detail["explanation"]["qualified_by"] == ["At once: Asked for sales"]
     held = {c["label"]: c["observed"] for c in detail["explanation"]["criteria"]}
-    assert held["Asked for sales"] == "contact_sales_clicked count 1 >= 1"
+    assert held["Asked for sales"] == "Clicked contact sales once"
 
 
 @pytest.mark.parametrize(
@@ -162,7 +162,7 @@ def test_a_rep_records_an_outcome_and_it_is_in_the_history(qualified_book, rep):
     response = token_client(rep.user).post(f"/api/accounts/{account.pk}/outcome/", {"outcome": "contacted"})
     assert response.status_code == 200
     assert response.json()["status"] == "contacted"
-    assert response.json()["explanation"]["qualified_by"] == ["score 10 >= 10"]
+    assert response.json()["explanation"]["qualified_by"] == ["Score 10 reached the threshold of 10"]
     change = StatusChange.objects.filter(account=account).latest("changed_at")
     assert (change.to_status, change.changed_by) == ("contacted", rep.user)
 

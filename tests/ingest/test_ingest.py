@@ -731,7 +731,7 @@ def test_the_scheduler_expires_pending_events_daily(client, source, settings):
     from leads.ingest.jobs import expire_pending_events_job
 
     scheduler = CronScheduler(connection=jobs.inline_redis())
-    scheduler.load_config_from_file("scoring.cron")
+    scheduler.load_config_from_file("pqlsite.cron")
     [expiry] = [job for job in scheduler.get_jobs() if job.func is expire_pending_events_job]
     assert expiry.interval == 24 * 3600
 

@@ -1,5 +1,5 @@
-"""New events are stored once, move the account's last event time, and
-rescore the accounts they touch."""
+"""New events are stored once and move the account's last event time; the
+caller is told which accounts they touched, to ask for their rescore."""
 
 from datetime import timedelta
 
@@ -70,33 +70,43 @@ def test_large_batches_are_stored_in_several_statements(account, person):
     assert Event.objects.count() == 1200
 
 
-def test_new_events_rescore_their_account_after_commit(
+def test_recording_events_leaves_rescoring_to_the_caller(
+    inline_queues, ten_logins, account, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        recorded = record_events(logins(account, 10))
+
+    assert callbacks == []
+    assert recorded.account_ids == [account.pk]
+    account.refresh_from_db()
+    assert account.status == LeadStatus.SIGNED_UP
+
+
+def test_the_accounts_recorded_are_rescored_when_the_caller_asks(
     inline_queues, ten_logins, account, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        record_events(logins(account, 10))
+        jobs.request_rescore(record_events(logins(account, 10)).account_ids)
 
     account.refresh_from_db()
     assert account.status == LeadStatus.PQL
 
 
-def test_a_batch_for_two_accounts_enqueues_one_coalesced_job(
+def test_two_batches_for_two_accounts_enqueue_one_coalesced_job(
     redis_queues, ten_logins, account, django_capture_on_commit_callbacks
 ):
     other = Account.objects.create(name="Other Co")
     with django_capture_on_commit_callbacks(execute=True):
-        record_events(logins(account, 3) + logins(other, 3, prefix="o"))
-        record_events(logins(account, 3, prefix="later"))
+        jobs.request_rescore(record_events(logins(account, 3) + logins(other, 3, prefix="o")).account_ids)
+        jobs.request_rescore(record_events(logins(account, 3, prefix="later")).account_ids)
 
     queue = jobs.scoring_queue()
     assert queue.count == 1
     assert queue.jobs[0].args == (sorted([account.pk, other.pk]),)
 
 
-def test_duplicates_alone_rescore_nothing(redis_queues, account, django_capture_on_commit_callbacks):
+def test_duplicates_alone_touch_no_account(account):
     record_events(logins(account, 2))
-    redis_queues.flushdb()
-    with django_capture_on_commit_callbacks(execute=True):
-        result = record_events(logins(account, 2))
+    result = record_events(logins(account, 2))
     assert result.account_ids == []
-    assert jobs.scoring_queue().count == 0
+    assert result.duplicates == 2

@@ -21,7 +21,6 @@ from leads.routing import (
     deactivate_rep,
     plan_assignments,
     reassign_by_hand,
-    reassign_open_leads,
 )
 from scoring.rescoring import rescore_accounts
 from tests.admin.test_admin import admin_form_data
@@ -457,7 +456,7 @@ def test_with_nobody_to_take_them_open_leads_go_to_the_unassigned_queue(held_boo
     ben.capacity = 0
     ben.save()
 
-    reassign_open_leads(ava)
+    deactivate_rep(ava)
 
     assert owners(accounts)["assigned"] == (None, "pql")
     assert owners(accounts)["pql"] == (None, "pql")

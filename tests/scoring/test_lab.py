@@ -136,10 +136,10 @@ def test_what_if_counts_who_would_newly_qualify_and_who_would_drop_out(result, o
     assert (what["dropping"], what["leaving_pql"]) == (2, 1)  # D2 and O2, the unassigned PQL
     assert {e["name"] for e in what["newly_examples"]} == {"O1", "C1", "C3", "D1"}
     assert (what["newly_examples"][0]["name"], what["newly_examples"][0]["why"]) == (
-        "O1", "trigger: Invited 3+ teammates",
+        "O1", "At once: Invited 3+ teammates",
     )
     assert [e["name"] for e in what["dropping_examples"]] == ["O2", "D2"]
-    assert what["dropping_examples"][0]["why"] == "score 0 < 100"
+    assert what["dropping_examples"][0]["why"] == "Score 0, needs 100"
 
 
 def test_the_backtest_counts_recall_precision_and_lead_time_before_the_outcome(result):

@@ -29,8 +29,8 @@ def test_a_qualifying_account_becomes_a_pql_with_the_criteria_as_cause(ten_login
     assert account.status == LeadStatus.PQL
     change = account.status_changes.get()
     assert (change.from_status, change.to_status, change.cause) == ("signed_up", "pql", "scoring")
-    assert change.reason == "Qualified: trigger: Logged in 10 times"
-    assert change.details["qualified_by"] == ["trigger: Logged in 10 times"]
+    assert change.reason == "Qualified: At once: Logged in 10 times"
+    assert change.details["qualified_by"] == ["At once: Logged in 10 times"]
     assert (outcome.scored, outcome.changed, outcome.statuses_changed) == (1, 1, 1)
     score = AccountScore.objects.get(account=account)
     assert score.triggered

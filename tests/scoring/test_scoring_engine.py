@@ -37,8 +37,8 @@ def test_a_trigger_qualifies_at_once_and_explains_the_count():
 
     assert result.qualifies and result.triggered
     words = explain(card(invites, threshold=1000), result)
-    assert words["criteria"][0]["observed"] == "invite_sent count 12 > 10"
-    assert words["qualified_by"] == ["trigger: Invited over 10"]
+    assert words["criteria"][0]["observed"] == "Sent 12 invites"
+    assert words["qualified_by"] == ["At once: Invited over 10"]
     assert words["reasons"] == ["Invited over 10"]
 
 
@@ -46,7 +46,7 @@ def test_a_count_at_the_limit_does_not_pass_greater_than():
     invites = rule(CountTest(INVITES, Operator.GT, 10), role=Role.TRIGGER)
     result = evaluate(card(invites), facts({INVITES: 10}))
     assert not result.qualifies
-    assert explain(card(invites), result)["criteria"][0]["observed"] == "invite_sent count 10 not > 10"
+    assert explain(card(invites), result)["criteria"][0]["observed"] == "Sent 10 invites, needs more than 10"
 
 
 def test_points_add_up_to_the_threshold_only_when_gates_hold():
@@ -92,7 +92,7 @@ def test_title_words_match_whole_words_case_insensitively_for_any_person():
     result = evaluate(card(titles, threshold=0), facts(people=people))
     assert result.qualifies
     observed = explain(card(titles, threshold=0), result)["criteria"][0]["observed"]
-    assert observed == 'b@x.com: title "Senior ASSOCIATE" contains any of associate, operations'
+    assert observed == "b@x.com has title Senior ASSOCIATE"
 
     lookalike = [{"email": "c@x.com", "title": "Associates Program Lead"}]
     assert not evaluate(card(titles, threshold=0), facts(people=lookalike)).qualifies

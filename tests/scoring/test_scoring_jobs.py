@@ -189,12 +189,12 @@ def test_the_scheduler_runs_a_full_rescore_and_the_catch_up_pass(redis_queues):
     from django_rq.cron import DjangoCronScheduler
 
     scheduler = DjangoCronScheduler()
-    scheduler.load_config_from_file("scoring.cron")
+    scheduler.load_config_from_file("pqlsite.cron")
 
     scheduled = {cron_job.func: cron_job for cron_job in scheduler.get_jobs()}
     assert scheduled[jobs.scheduled_rescore].interval == 900
     assert scheduled[jobs.catch_up_job].interval == 60
-    assert {cron_job.queue_name for cron_job in scheduled.values()} == {"scoring"}
+    assert scheduled[jobs.scheduled_rescore].queue_name == scheduled[jobs.catch_up_job].queue_name == "scoring"
 
 
 def test_the_job_dashboard_is_linked_from_the_admin(client, superuser, redis_queues):

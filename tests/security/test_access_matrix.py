@@ -41,6 +41,7 @@ from leads.models import (
     Team,
 )
 from leads.services import Assignment, assign_accounts
+from leads.webhooks.models import Attempt, Delivery, Endpoint
 from scoring.lab.runs import lab_run_job
 from scoring.models import Definition, LabRun, PendingRescore
 from scoring.rescoring import rescore_all
@@ -255,6 +256,16 @@ ROUTES: dict[str, Case | list[Case]] = {
         "/accounts/{account}/notes/", rep=400, other_rep=404, manager=400
     ),
     "team/": managers_page("/team/"),
+    # A rep's own settings: an empty form is a 400 with its errors; not a manager's page.
+    "settings/": Case(
+        "/settings/",
+        roles(
+            anonymous=every(405, GET=LOGIN, HEAD=LOGIN, POST=LOGIN),
+            rep=every(405, GET=200, HEAD=200, POST=400),
+            other_rep=every(405, GET=200, HEAD=200, POST=400),
+            manager=every(405, GET=404, HEAD=404, POST=404),
+        ),
+    ),
     # No rep chosen: back to the team page with a message.
     "team/assign/<int:pk>/": form_post(
         "/team/assign/{account}/", rep=404, other_rep=404, manager=302
@@ -358,10 +369,15 @@ ROUTES: dict[str, Case | list[Case]] = {
     "api/schema/": replace(public("/api/schema/", reads(200, 405)), via="api"),
     "api/docs/": replace(public("/api/docs/", reads(200, 405, OPTIONS=405)), via="api"),
     # Ingestion: every call, each with a message it accepts.
-    "v1/^(?P<call>batch|track|identify|group|page|screen|alias)/?$": [
+    "v1/^(?P<call>batch|import|track|identify|group|page|screen|alias)/?$": [
         ingest(
             "batch",
             {"batch": [{"type": "track", "messageId": "matrix-1", "userId": "visitor-1", "event": "login"}]},
+        ),
+        ingest(
+            "import",
+            {"batch": [{"type": "track", "messageId": "matrix-2", "userId": "visitor-1", "event": "login",
+                        "timestamp": "2024-01-15T09:00:00Z"}]},
         ),
         ingest("track", {"event": "login"}),
         ingest("identify", {"traits": {"email": "visitor@example.com"}}),
@@ -394,6 +410,18 @@ ROUTES: dict[str, Case | list[Case]] = {
         ),
         methods=ADMIN_METHODS,
     ),
+    # CSV imports: the upload (an empty POST is the form with its errors) and
+    # the confirm step (POST only; an empty one is the upload form again).
+    **{
+        f"admin/leads/{model}/import/": staff(f"/admin/leads/{model}/import/", every(200))
+        for model in ("account", "person", "salesrep", "statuschange")
+    },
+    **{
+        f"admin/leads/{model}/process_import/": staff(
+            f"/admin/leads/{model}/process_import/", every(405, POST=200)
+        )
+        for model in ("account", "person", "salesrep", "statuschange")
+    },
     "admin/password_change/": staff("/admin/password_change/", every(200)),
     "admin/password_change/done/": staff("/admin/password_change/done/", reads(200, 405)),
     "admin/autocomplete/": staff(
@@ -404,8 +432,9 @@ ROUTES: dict[str, Case | list[Case]] = {
     "admin/r/<path:content_type_id>/<path:object_id>/": staff(
         "/admin/r/{account_type}/{account}/", every(404)
     ),
-    "admin/^(?P<app_label>auth|authtoken|leads|django_rq|scoring)/$": [
+    "admin/^(?P<app_label>auth|authtoken|leads|django_rq|webhooks|scoring)/$": [
         staff("/admin/leads/", every(200)),
+        staff("/admin/webhooks/", every(200)),
         staff("/admin/scoring/", every(200)),
         # Apps where managers hold no permission are not found.
         staff("/admin/auth/", every(404)),
@@ -520,6 +549,9 @@ MANAGER_ADMIN_RIGHTS = {
     "scoring.labrun": "",
     "scoring.pendingrescore": "",
     "scoring.scoringrun": "view",
+    "webhooks.attempt": "view",
+    "webhooks.delivery": "view change",
+    "webhooks.endpoint": "view add change delete",
 }
 # Registered models whose routes are rows of ROUTES instead.
 ADMIN_MODELS_IN_ROUTES = {
@@ -608,6 +640,9 @@ class World:
         return path, client.generic(method, path, case.body, content_type=content_type)
 
 
+REP_SET_UP = [field.attname for field in SalesRep._meta.concrete_fields if field.name != "queue_seen_at"]
+
+
 def fingerprint(world: World) -> tuple:
     """The rep's account and its history, and what only managers may set up."""
     return (
@@ -616,7 +651,8 @@ def fingerprint(world: World) -> tuple:
         Note.objects.count(),
         list(Definition.objects.order_by("pk").values()),
         LabRun.objects.count(),
-        list(SalesRep.objects.order_by("pk").values()),
+        # Opening one's queue records the visit (what is new since): not a set-up.
+        list(SalesRep.objects.order_by("pk").values(*REP_SET_UP)),
         list(Source.objects.order_by("pk").values()),
         list(Team.objects.order_by("pk").values()),
         list(RoutingRule.objects.order_by("pk").values()),
@@ -731,6 +767,14 @@ def world(rep, other_rep, manager, definition, account, job_redis, inline_queues
     Token.objects.get_or_create(user=rep.user)
     run = LabRun.objects.create(definition=definition, requested_at=now)
     lab_run_job(run.pk)
+    endpoint = Endpoint.objects.create(url="https://crm.example.com/hooks", event_types=["lead.qualified"])
+    delivery = Delivery.objects.create(
+        endpoint=endpoint, message_id="msg_1", event_type="lead.qualified", account=account,
+        body="{}", created_at=now, next_attempt_at=now,
+    )
+    Attempt.objects.create(
+        delivery=delivery, endpoint=endpoint, attempted_at=now, response_code=500, outcome="retry"
+    )
 
     queue = Queue("default", connection=job_redis)
     Worker([queue], connection=job_redis, name="matrix-worker").register_birth()

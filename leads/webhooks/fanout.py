@@ -1,0 +1,90 @@
+"""The webhooks channel of the lead outbox: claim the messages webhooks
+have not handled yet, turn each into one delivery per endpoint that wants it,
+and mark it (sent: deliveries exist; skipped: no endpoint wants it), all in
+one transaction. A worker killed mid-batch rolls back; the next pass takes
+the same messages again, and the unique (webhook-id, endpoint) pair keeps
+it at one delivery each."""
+
+from dataclasses import dataclass, field
+
+from django.db import transaction
+
+from leads.models import DeliveryState, MessageKind, OutboxMessage, SalesRep
+
+from .delivery import fan_out
+from .events import EVENT_TYPE_NAMES, event_type_for
+from .models import Endpoint
+from .payloads import Message
+
+CLAIM_BATCH = 500
+# Messages for people only: not a lead change a CRM hears of.
+NOT_FOR_WEBHOOKS = frozenset({MessageKind.ENDPOINT_DISABLED})
+
+
+@dataclass
+class FannedOut:
+    messages: int = 0
+    deliveries: dict[int, int] = field(default_factory=dict)
+
+
+def person(rep: SalesRep | None) -> dict | None:
+    if rep is None:
+        return None
+    return {"name": rep.user.get_full_name() or rep.user.get_username(), "email": rep.user.email}
+
+
+def messages_of(rows: list[OutboxMessage]) -> list[Message]:
+    """The outbox rows as webhook messages: the change's own snapshot (its
+    payload), and who held the lead after it and before it (a hand-over)."""
+    rep_ids = {row.rep_id for row in rows if row.rep_id} | {
+        row.payload["previous_rep_id"] for row in rows if row.payload.get("previous_rep_id")
+    }
+    reps = {rep.pk: rep for rep in SalesRep.objects.filter(pk__in=rep_ids).select_related("user")}
+    messages = []
+    for row in rows:
+        change = {"kind": row.kind, **{k: v for k, v in row.payload.items() if k != "previous_rep_id"}}
+        change["rep"] = person(reps.get(row.rep_id))
+        if "previous_rep_id" in row.payload:
+            change["previous_rep"] = person(reps.get(row.payload["previous_rep_id"]))
+        messages.append(
+            Message(
+                id=row.webhook_id,
+                type=event_type_for(row.kind),
+                account_id=row.account_id,
+                occurred_at=row.created_at,
+                change=change,
+            )
+        )
+    return messages
+
+
+def fan_out_pending(*, limit: int = CLAIM_BATCH) -> FannedOut:
+    """One batch of the outbox, oldest first, skipping rows another worker holds."""
+    with transaction.atomic():
+        rows = list(
+            OutboxMessage.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(webhook_state=DeliveryState.PENDING)
+            .order_by("pk")[:limit]
+        )
+        if not rows:
+            return FannedOut()
+        endpoints = list(Endpoint.objects.filter(is_active=True).only("event_types", "created_at"))
+        candidates = [
+            row for row in rows
+            if row.kind not in NOT_FOR_WEBHOOKS and event_type_for(row.kind) in EVENT_TYPE_NAMES
+        ]
+        wanted = [
+            row for row in candidates
+            if any(e.wants(event_type_for(row.kind)) and row.created_at >= e.created_at for e in endpoints)
+        ]
+        deliveries = fan_out(messages_of(wanted)) if wanted else {}
+        sent = {row.pk for row in wanted}
+        OutboxMessage.objects.filter(pk__in=sent).update(webhook_state=DeliveryState.SENT)
+        OutboxMessage.objects.filter(pk__in=[row.pk for row in rows if row.pk not in sent]).update(
+            webhook_state=DeliveryState.SKIPPED
+        )
+    return FannedOut(messages=len(rows), deliveries=deliveries)
+
+
+def has_pending() -> bool:
+    return OutboxMessage.objects.filter(webhook_state=DeliveryState.PENDING).exists()
