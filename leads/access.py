@@ -6,55 +6,69 @@ lazily, on `request.roles` (as AuthenticationMiddleware puts the user on
 `request.user`), and everything that decides access reads them there.
 """
 
-from dataclasses import dataclass
-from functools import wraps
+from functools import cached_property, wraps
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from django.utils.functional import SimpleLazyObject
 
 from .groups import SALES_MANAGERS
 from .models import Account, SalesRep
 
 
-@dataclass(frozen=True)
 class Roles:
-    """What a user is to sales: a manager (superusers are), a rep, both or neither."""
+    """What a user is to sales: a manager (superusers are), a rep, both or
+    neither. Each is looked up on first use and kept (one query each), so a
+    request asks at most twice, and only what it needs."""
 
-    is_manager: bool
-    rep: SalesRep | None
+    def __init__(self, user=None, *, request=None):
+        self._user, self._request = user, request
+
+    @property
+    def user(self):
+        # A request's user is read when first needed: DRF authenticates a
+        # token's user after the middleware has run.
+        return getattr(self._request, "user", None) if self._request is not None else self._user
+
+    @cached_property
+    def is_manager(self) -> bool:
+        user = self.user
+        if user is None or not user.is_authenticated:
+            return False
+        return user.is_superuser or user.groups.filter(name=SALES_MANAGERS).exists()
+
+    @cached_property
+    def rep(self) -> SalesRep | None:
+        user = self.user
+        if user is None or not user.is_authenticated:
+            return None
+        return SalesRep.objects.select_related("user").filter(user=user).first()
 
     @property
     def is_sales_person(self) -> bool:
         return self.is_manager or self.rep is not None
 
 
-NOBODY = Roles(is_manager=False, rep=None)
-
-
 def roles_of(user) -> Roles:
-    """Looked up afresh (two queries); requests use `request.roles` instead."""
-    if user is None or not user.is_authenticated:
-        return NOBODY
-    return Roles(
-        is_manager=user.is_superuser or user.groups.filter(name=SALES_MANAGERS).exists(),
-        rep=SalesRep.objects.select_related("user").filter(user=user).first(),
-    )
+    """A user's roles, looked up afresh; requests use roles_for(request)."""
+    return Roles(user)
+
+
+def roles_for(request) -> Roles:
+    """The roles of the request's user, as RolesMiddleware put them on it
+    (a DRF request reads them through to Django's)."""
+    return request.roles
 
 
 class RolesMiddleware:
-    """`request.roles`: the signed-in user's roles, looked up on first use.
-
-    First use comes after authentication, DRF's included (DRF sets the
-    authenticated user on the Django request too), so a token's user counts.
-    """
+    """`request.roles`: the signed-in user's roles, each looked up on first
+    use, as AuthenticationMiddleware puts a lazy user on `request.user`."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        request.roles = SimpleLazyObject(lambda: roles_of(getattr(request, "user", None)))
+        request.roles = Roles(request=request)
         return self.get_response(request)
 
 
@@ -64,7 +78,7 @@ def sales_people_only(view):
     @login_required
     @wraps(view)
     def guarded(request, *args, **kwargs):
-        if not request.roles.is_sales_person:
+        if not roles_for(request).is_sales_person:
             raise PermissionDenied("This page is for sales managers and reps.")
         return view(request, *args, **kwargs)
 
@@ -77,7 +91,7 @@ def managers_only(view):
     @sales_people_only
     @wraps(view)
     def guarded(request, *args, **kwargs):
-        if not request.roles.is_manager:
+        if not roles_for(request).is_manager:
             raise Http404
         return view(request, *args, **kwargs)
 

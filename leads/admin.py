@@ -2,6 +2,7 @@
 routing, usable on millions of events (no N+1, no full COUNT(*) on large lists)."""
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -119,7 +120,7 @@ class StatusChangeInline(admin.TabularInline):
 
 
 # Traits and properties are JSON objects: ingest merges into them key by key.
-JSON_OBJECTS = {models.JSONField: {"form_class": JSONObjectField}}
+JSON_OBJECTS: dict[type[models.Field], dict[str, Any]] = {models.JSONField: {"form_class": JSONObjectField}}
 
 
 class AccountForm(forms.ModelForm):

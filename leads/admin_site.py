@@ -7,6 +7,8 @@ to the role that may see the whole book, whatever flags a user carries.
 
 from django.contrib import admin
 
+from .access import roles_for
+
 
 class SalesAdminSite(admin.AdminSite):
     site_header = "pqlsite"
@@ -14,4 +16,4 @@ class SalesAdminSite(admin.AdminSite):
     index_title = "Leads and scoring"
 
     def has_permission(self, request):
-        return super().has_permission(request) and request.roles.is_manager
+        return super().has_permission(request) and roles_for(request).is_manager

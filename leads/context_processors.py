@@ -4,12 +4,12 @@ rep how many leads are new since they last opened their queue."""
 from django.utils.functional import SimpleLazyObject
 
 from . import selectors
-from .access import NOBODY
+from .access import Roles, roles_for
 
 
 def roles(request):
-    found = getattr(request, "roles", NOBODY)
-    signed_in = found is not NOBODY and found.is_sales_person
+    found = roles_for(request) if hasattr(request, "roles") else Roles()
+    signed_in = found.user is not None and found.user.is_authenticated
     return {
         "is_manager": bool(found.is_manager),
         "is_rep": SimpleLazyObject(lambda: found.rep is not None) if signed_in else False,
@@ -21,5 +21,5 @@ def roles(request):
 def new_lead_count(request) -> int:
     if getattr(request, "queue_just_seen", False):
         return 0
-    rep = request.roles.rep
+    rep = roles_for(request).rep
     return selectors.new_since_seen(rep).count() if rep else 0

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from scoring.selectors import explained_scores
 
 from . import selectors
-from .access import managers_only, sales_people_only, visible_accounts
+from .access import managers_only, roles_for, sales_people_only, visible_accounts
 from .forms import AssignForm, NoteForm, OutcomeForm, QueueFilterForm, RepSettingsForm
 from .models import OPEN_LEAD_STATUSES, SalesRep
 from .routing import reassign_by_hand
@@ -58,25 +58,25 @@ def queue_rows(page, *, seen_at=None, marking_new: bool = False):
 @require_safe
 @sales_people_only
 def home(request):
-    roles = request.roles
+    roles = roles_for(request)
     return redirect("queue" if roles.rep or not roles.is_manager else "team")
 
 
 @require_safe
 @sales_people_only
 def queue(request):
-    rep = request.roles.rep
+    rep = roles_for(request).rep
     filters = QueueFilterForm(request.GET or None)
     chosen = filters.cleaned_data if filters.is_valid() else {}
     if "rep" in filters.errors:
         return HttpResponseBadRequest(f"rep: {filters.errors['rep'][0]}", content_type="text/plain")
-    if request.roles.is_manager and chosen.get("rep"):
+    if roles_for(request).is_manager and chosen.get("rep"):
         rep = get_object_or_404(SalesRep.objects.select_related("user"), pk=chosen["rep"])
     if rep is None:
         return redirect("team")
     accounts = selectors.queue_for(rep, status=chosen.get("status"), tier=chosen.get("tier"))
     page = Paginator(accounts, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
-    own_queue = rep == request.roles.rep
+    own_queue = rep == roles_for(request).rep
     seen_at = rep.queue_seen_at
     rows = queue_rows(page, seen_at=seen_at, marking_new=own_queue)
     new_count = 0
@@ -105,7 +105,7 @@ def queue(request):
 @sales_people_only
 def rep_settings(request):
     """A rep's own settings: when they are away, and how they hear of new leads."""
-    rep = request.roles.rep
+    rep = roles_for(request).rep
     if rep is None:
         raise Http404("Settings are for sales reps.")
     form = RepSettingsForm.for_rep(rep, request.POST if request.method == "POST" else None)
@@ -126,7 +126,7 @@ def rep_settings(request):
 @sales_people_only
 def account_detail(request, pk):
     account = get_object_or_404(
-        visible_accounts(request.roles).select_related("score", "owner__user"), pk=pk
+        visible_accounts(roles_for(request)).select_related("score", "owner__user"), pk=pk
     )
     return render(request, "leads/account.html", account_context(request, account))
 
@@ -154,7 +154,7 @@ def account_context(request, account, *, outcome_form=None, note_form=None):
 @require_POST
 @sales_people_only
 def account_outcome(request, pk):
-    account = get_object_or_404(visible_accounts(request.roles).select_related("score", "owner__user"), pk=pk)
+    account = get_object_or_404(visible_accounts(roles_for(request)).select_related("score", "owner__user"), pk=pk)
     form = OutcomeForm(request.POST)
     if form.is_valid():
         try:
@@ -177,7 +177,7 @@ def account_outcome(request, pk):
 @require_POST
 @sales_people_only
 def account_note(request, pk):
-    account = get_object_or_404(visible_accounts(request.roles).select_related("score", "owner__user"), pk=pk)
+    account = get_object_or_404(visible_accounts(roles_for(request)).select_related("score", "owner__user"), pk=pk)
     form = NoteForm(request.POST)
     if form.is_valid():
         add_note(account_id=account.pk, changed_by=request.user, body=form.cleaned_data["body"])
@@ -216,7 +216,7 @@ def team(request):
 @require_POST
 @managers_only
 def team_assign(request, pk):
-    account = get_object_or_404(visible_accounts(request.roles), pk=pk)
+    account = get_object_or_404(visible_accounts(roles_for(request)), pk=pk)
     form = AssignForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose an active rep to assign the account to.")

@@ -5,6 +5,8 @@ Each reads the roles looked up once for the request (leads.access.RolesMiddlewar
 
 from rest_framework import permissions
 
+from leads.access import roles_for
+
 
 class SalesPeople(permissions.BasePermission):
     """Managers and reps; anyone else signed in gets 403."""
@@ -12,14 +14,14 @@ class SalesPeople(permissions.BasePermission):
     message = "This API is for sales managers and reps."
 
     def has_permission(self, request, view):
-        return request.roles.is_sales_person
+        return roles_for(request).is_sales_person
 
 
 class Managers(permissions.BasePermission):
     message = "Only sales managers may do this."
 
     def has_permission(self, request, view):
-        return request.roles.is_manager
+        return roles_for(request).is_manager
 
 
 class ManagersWrite(permissions.BasePermission):
@@ -28,4 +30,4 @@ class ManagersWrite(permissions.BasePermission):
     message = "Only sales managers may change this."
 
     def has_permission(self, request, view):
-        return request.method in permissions.SAFE_METHODS or request.roles.is_manager
+        return request.method in permissions.SAFE_METHODS or roles_for(request).is_manager

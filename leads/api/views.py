@@ -15,11 +15,11 @@ from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import ListAPIView
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 
 from leads import selectors
-from leads.access import of_visible_accounts, visible_accounts
+from leads.access import of_visible_accounts, roles_for, visible_accounts
 from leads.forms import QueueFilterForm
 from leads.lockout import locked_out
 from leads.models import OPEN_LEAD_STATUSES, Account, Event, Person, SalesRep, StatusChange, Tier
@@ -30,6 +30,7 @@ from scoring.selectors import explained_score, explained_scores
 
 from .filters import AccountFilter, EventFilter, PersonFilter, StatusChangeFilter
 from .pagination import NewestFirst, QueuePage
+from .parsers import JSONParser
 from .permissions import Managers, ManagersWrite, SalesPeople
 from .schema import ERRORS, documented
 from .serializers import (
@@ -67,7 +68,7 @@ class AccountViewSet(
     ordering = ["-signed_up_at"]
 
     def get_queryset(self):
-        accounts = visible_accounts(self.request.roles).select_related("score", "owner__user")
+        accounts = visible_accounts(roles_for(self.request)).select_related("score", "owner__user")
         # Only the detail view shows the explanation.
         return accounts.defer("score__explanation") if self.action == "list" else accounts
 
@@ -134,7 +135,7 @@ class PersonViewSet(viewsets.ReadOnlyModelViewSet):
     ordering = ["pk"]
 
     def get_queryset(self):
-        return of_visible_accounts(Person.objects.all(), self.request.roles)
+        return of_visible_accounts(Person.objects.all(), roles_for(self.request))
 
 
 @extend_schema_view(
@@ -155,7 +156,7 @@ class EventViewSet(viewsets.ReadOnlyModelViewSet):
     ordering_fields = []
 
     def get_queryset(self):
-        return of_visible_accounts(Event.objects.all(), self.request.roles)
+        return of_visible_accounts(Event.objects.all(), roles_for(self.request))
 
 
 @extend_schema_view(
@@ -176,7 +177,7 @@ class StatusChangeViewSet(viewsets.ReadOnlyModelViewSet):
     ordering = ["-changed_at", "-id"]
 
     def get_queryset(self):
-        return of_visible_accounts(StatusChange.objects.select_related("changed_by"), self.request.roles)
+        return of_visible_accounts(StatusChange.objects.select_related("changed_by"), roles_for(self.request))
 
 
 @extend_schema(
@@ -202,9 +203,9 @@ class QueueView(ListAPIView):
         filters = QueueFilterForm(self.request.query_params)
         if not filters.is_valid():
             raise ValidationError(filters.errors)
-        rep = self.request.roles.rep
+        rep = roles_for(self.request).rep
         wanted = filters.cleaned_data["rep"]
-        if wanted and self.request.roles.is_manager:
+        if wanted and roles_for(self.request).is_manager:
             rep = SalesRep.objects.filter(pk=wanted).first()
             if rep is None:
                 raise NotFound("No such rep.")
@@ -230,7 +231,7 @@ class QueueView(ListAPIView):
 class TokenView(ObtainAuthToken):
     """POST username and password for your API token; DELETE (with the token) revokes it."""
 
-    parser_classes = api_settings.DEFAULT_PARSER_CLASSES
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
     # ObtainAuthToken has none; every guess counts against the address.
     throttle_classes = [LoginThrottle]
 
