@@ -129,7 +129,7 @@ def fairness_key(load: RepLoad, picked: int = -1) -> tuple:
     )
 
 
-def plan_assignments(
+def choose_reps(
     leads: Iterable[LeadToRoute],
     rules: Sequence[RuleSpec],
     loads: Iterable[RepLoad],
@@ -315,7 +315,7 @@ def route(
         # deadlock with a worker routing to it.
         rep_ids.add(exclude_rep_id)
     loads = [load for load in locked_loads(rep_ids) if load.rep_id != exclude_rep_id]
-    return plan_assignments(leads, rules, loads, now=now)
+    return choose_reps(leads, rules, loads, now=now)
 
 
 def assign_new_pqls(account_ids: Iterable[int]) -> list[int]:
