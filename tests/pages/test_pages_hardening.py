@@ -103,3 +103,15 @@ def test_managers_and_superusers_use_the_admin(client, manager, superuser):
     for user in (manager, superuser):
         client.force_login(user)
         assert client.get("/admin/").status_code == 200
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "1899-12-31"])
+def test_a_metrics_period_at_the_end_of_the_calendar_is_refused_not_a_500(manager_client, manager, day):
+    from rest_framework.test import APIClient
+
+    assert manager_client.get("/metrics/", {"start": day, "end": day}).status_code < 500
+    api = APIClient(raise_request_exception=False)
+    api.force_authenticate(manager)
+    response = api.get("/api/metrics/", {"start": day, "end": day})
+    assert response.status_code == 400
+    assert "start" in response.json()
