@@ -1,5 +1,5 @@
 # Two commands: `make run` (the app on SQLite with demo data, jobs inline)
-# and `make test` (ruff, the layer contract, the whole suite; uses DATABASE_URL/REDIS_URL when set).
+# and `make test` (ruff, the layer contract, mypy, the whole suite; uses DATABASE_URL/REDIS_URL when set).
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -35,6 +35,7 @@ run: $(VENV)/.installed-run
 test: $(VENV)/.installed-dev browser
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The browser tests drive Debian's chromium; install it where we may (root with apt).

@@ -9,7 +9,7 @@ least once, which the cooldown turns into once for people).
 """
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -90,7 +90,19 @@ class Book:
     rep_slack: dict[int, str]
     team_slack: dict[int, str]
     managers: list[str]
-    recent: set[tuple]
+    # (account, kind, rep) -> when alerts of it that reached people were made.
+    recent: dict[tuple, list[datetime]]
+    # Peers that failed earlier in this batch ("email", or a Slack URL) and why:
+    # the batch's other messages wait for the retry instead of each timing out.
+    broken: dict[str, str] = field(default_factory=dict)
+
+    def cooled(self, message: OutboxMessage, cooldown: timedelta) -> bool:
+        """Whether an alert of the same kind for the same account and rep
+        reached people within the cooldown before this one was made."""
+        key = (message.account_id, message.kind, message.rep_id)
+        return any(
+            message.created_at - cooldown <= made <= message.created_at for made in self.recent.get(key, ())
+        )
 
 
 def read_book(batch: list[OutboxMessage], *, now: datetime) -> Book:
@@ -137,24 +149,26 @@ def read_book(batch: list[OutboxMessage], *, now: datetime) -> Book:
     return Book(accounts, reasons, contacts, reps, rep_slack, team_slack, managers, recently_sent(batch, now=now))
 
 
-def recently_sent(batch: list[OutboxMessage], *, now: datetime) -> set[tuple]:
-    """(account, kind, rep) of alerts sent to people within the cooldown
-    before the batch's messages: the cooldown skips those."""
+def recently_sent(batch: list[OutboxMessage], *, now: datetime) -> dict[tuple, list[datetime]]:
+    """When alerts of the batch's (account, kind, rep) reached people, within
+    the cooldown of the batch's oldest message (one query)."""
     cooldown = timedelta(minutes=settings.ALERTS_COOLDOWN_MINUTES)
+    recent: dict[tuple, list[datetime]] = {}
     if not cooldown or not batch:
-        return set()
-    oldest = min(m.created_at for m in batch)
+        return recent
     rows = (
         OutboxMessage.objects.filter(
             account_id__in={m.account_id for m in batch if m.account_id},
             kind__in={m.kind for m in batch},
-            created_at__gte=oldest - cooldown,
+            created_at__gte=min(m.created_at for m in batch) - cooldown,
         )
         .filter(Q(email_state__in=[DeliveryState.SENT, DeliveryState.HELD]) | Q(slack_state=DeliveryState.SENT))
         .exclude(pk__in=[m.pk for m in batch])
-        .values_list("account_id", "kind", "rep_id")
+        .values_list("account_id", "kind", "rep_id", "created_at")
     )
-    return set(rows)
+    for account_id, kind, rep_id, created_at in rows:
+        recent.setdefault((account_id, kind, rep_id), []).append(created_at)
+    return recent
 
 
 @dataclass
@@ -206,17 +220,18 @@ def facts_of(message: OutboxMessage, book: Book, *, escalated: bool = False) -> 
             reason=payload.get("reason", ""),
             extra={"url": payload.get("url", "")},
         )
-    account = book.accounts.get(message.account_id)
+    account_id = message.account_id or 0
+    account = book.accounts.get(account_id)
     score = getattr(account, "score", None) if account else None
     due = payload.get("sla_due_at")
     return AlertFacts(
         kind=message.kind,
-        company=account.name if account else f"Account {message.account_id}",
+        company=account.name if account else f"Account {account_id}",
         tier=score.get_tier_display() if score else "not sized yet",
         score=score.score if score else None,
-        reasons=book.reasons.get(message.account_id, []),
-        contact=book.contacts.get(message.account_id),
-        link=settings.SITE_URL + reverse("account", args=[message.account_id]),
+        reasons=book.reasons.get(account_id, []),
+        contact=book.contacts.get(account_id),
+        link=settings.SITE_URL + reverse("account", args=[account_id]),
         rep_name=str(rep) if rep else "",
         reason=payload.get("reason", "") if message.kind in FOR_MANAGERS else "",
         sla_due_at=datetime.fromisoformat(due) if due else None,
@@ -240,7 +255,7 @@ def deliver_batch(batch: list[OutboxMessage], *, now: datetime, total: Delivered
 def deliver_one(message: OutboxMessage, book: Book, *, mail, now: datetime, total: Delivered) -> None:
     audience = audience_of(message, book, now=now)
     key = (message.account_id, message.kind, message.rep_id)
-    if message.account_id and key in book.recent:
+    if message.account_id and book.cooled(message, timedelta(minutes=settings.ALERTS_COOLDOWN_MINUTES)):
         skip(message, "cooldown: the same alert went out recently", total)
         return
     if audience.digest and message.kind in FOR_REPS:
@@ -251,29 +266,35 @@ def deliver_one(message: OutboxMessage, book: Book, *, mail, now: datetime, tota
     if message.email_state == PENDING:
         if not audience.emails:
             message.email_state = DeliveryState.SKIPPED
+        elif "email" in book.broken:
+            errors.append(f"email: {book.broken['email']}")
         else:
             try:
                 mail.send_messages([EmailMessage(alert.subject, alert.text, to=audience.emails)])
                 message.email_state = DeliveryState.SENT
                 total.emails += 1
             except Exception as error:  # SMTP and socket errors alike: retried
-                errors.append(f"email: {error}")
+                book.broken["email"] = str(error) or type(error).__name__
+                errors.append(f"email: {book.broken['email']}")
     if message.slack_state == PENDING:
         if not audience.slack_url:
             message.slack_state = DeliveryState.SKIPPED
+        elif audience.slack_url in book.broken:
+            errors.append(f"slack: {book.broken[audience.slack_url]}")
         else:
             try:
                 post_to_slack(audience.slack_url, text=alert.subject, blocks=alert.blocks)
                 message.slack_state = DeliveryState.SENT
                 total.slack += 1
             except Exception as error:
-                errors.append(f"slack: {error}")
+                book.broken[audience.slack_url] = str(error) or type(error).__name__
+                errors.append(f"slack: {book.broken[audience.slack_url]}")
     if errors:
         retry_later(message, "; ".join(errors), now=now, total=total)
     else:
         message.delivered_at, message.last_error = now, ""
         if DeliveryState.SENT in (message.email_state, message.slack_state):
-            book.recent.add(key)
+            book.recent.setdefault(key, []).append(message.created_at)
         else:
             total.skipped += 1
 

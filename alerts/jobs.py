@@ -23,6 +23,8 @@ QUEUE = "default"
 DELIVERY_PENDING = "pqlsite:alerts:delivery-pending"
 # A flag outlives a lost job by at most this long; the periodic pass covers the gap.
 PENDING_TTL = 120
+# Messages one job delivers before handing the rest to the next.
+JOB_SHARE = 2000
 
 breaker = QueueBreaker()
 
@@ -51,10 +53,14 @@ def wake_up() -> bool:
 
 
 def deliver_pending_job() -> dict:
-    """Deliver every pending email and Slack message (also the periodic pass)."""
+    """Deliver pending email and Slack messages (also the periodic pass); a
+    backlog larger than one job's share is handed to the next job."""
     if alerts_queue().is_async:
         alerts_queue().connection.delete(DELIVERY_PENDING)
-    return vars(delivery.deliver_pending())
+    delivered = delivery.deliver_pending(limit=JOB_SHARE)
+    if delivered.claimed >= JOB_SHARE:
+        wake_up()
+    return vars(delivered)
 
 
 def check_sla_job() -> int:

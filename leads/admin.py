@@ -2,7 +2,6 @@
 routing, usable on millions of events (no N+1, no full COUNT(*) on large lists)."""
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -102,8 +101,8 @@ class PersonInline(admin.TabularInline):
 
 class StatusChangeInline(admin.TabularInline):
     model = StatusChange
-    fields = ["changed_at", "from_status", "to_status", "cause", "changed_by", "reason"]
-    readonly_fields = fields
+    readonly_fields = ["changed_at", "from_status", "to_status", "cause", "changed_by", "reason"]
+    fields = tuple(readonly_fields)
     ordering = ["-changed_at", "-id"]
     extra = 0
     can_delete = False
@@ -120,7 +119,7 @@ class StatusChangeInline(admin.TabularInline):
 
 
 # Traits and properties are JSON objects: ingest merges into them key by key.
-JSON_OBJECTS: dict[type[models.Field], dict[str, Any]] = {models.JSONField: {"form_class": JSONObjectField}}
+JSON_OBJECTS: dict[type[models.Field], dict] = {models.JSONField: {"form_class": JSONObjectField}}
 
 
 class AccountForm(forms.ModelForm):
@@ -366,11 +365,11 @@ class SalesRepForm(CoverageForm):
         ]
 
     def clean(self):
-        cleaned = super().clean()
-        away_from, away_until = cleaned.get("away_from"), cleaned.get("away_until")
+        super().clean()
+        away_from, away_until = self.cleaned_data.get("away_from"), self.cleaned_data.get("away_until")
         if away_from and away_until and away_from >= away_until:
             self.add_error("away_until", "The return must come after the start of the absence.")
-        return cleaned
+        return self.cleaned_data
 
 
 @admin.register(SalesRep)

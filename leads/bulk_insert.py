@@ -13,7 +13,10 @@ from django.db import DEFAULT_DB_ALIAS, connections, models
 
 def _column_names(model: type[models.Model], columns: Sequence[str]) -> list[str]:
     """Database column names for field names or attnames (`account` or `account_id`)."""
-    return [model._meta.get_field(name).column for name in columns]
+    column_of = {}
+    for field in model._meta.concrete_fields:
+        column_of[field.name] = column_of[field.attname] = field.column
+    return [column_of[name] for name in columns]
 
 
 def insert_rows(

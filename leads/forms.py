@@ -19,7 +19,7 @@ def json_object_problem(value, *, max_depth: int = MAX_JSON_DEPTH) -> str | None
     `max_depth` levels. Walked without recursion, whatever its depth."""
     if not isinstance(value, dict):
         return "Must be a JSON object, e.g. {\"plan_seats\": 12}."
-    stack = [(value, 1)]
+    stack: list[tuple[dict | list, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if depth > max_depth:
@@ -127,7 +127,8 @@ class RepSettingsForm(forms.Form):
         return cls(data, initial=initial)
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         for name in ("away_from", "back_on"):
             day = cleaned.get(name)
             if day and not EARLIEST_AWAY <= day <= LATEST_AWAY:

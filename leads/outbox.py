@@ -8,12 +8,13 @@ once the writing transaction commits. A wake-up that fails (Redis down) loses
 nothing: the messages wait in the table for the periodic delivery pass.
 """
 
+import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from .models import (
@@ -53,10 +54,10 @@ FOR_PEOPLE = FOR_REPS | FOR_MANAGERS
 
 WRITE_BATCH = 1000
 
-_wake_ups: list[Callable[[], None]] = []
+_wake_ups: list[Callable[[], object]] = []
 
 
-def on_messages_written(wake_up: Callable[[], None]) -> None:
+def on_messages_written(wake_up: Callable[[], object]) -> None:
     """Register a channel's wake-up, called after a transaction that wrote
     messages commits (never for one that rolled back). Registered once, at
     app start."""
@@ -98,13 +99,54 @@ def announce(announcements: Iterable[Announcement], *, now: datetime | None = No
     dedupe key). Wakes the channels once the transaction commits. Returns how
     many were offered."""
     now = now or timezone.now()
-    rows = []
-    for item in announcements:
-        kind = MessageKind(item.kind)
-        people = DeliveryState.PENDING if kind in FOR_PEOPLE else DeliveryState.SKIPPED
-        rows.append(
+    items = list(announcements)
+    if items:
+        with transaction.atomic(savepoint=False):
+            insert = insert_as_json if connection.vendor == "postgresql" else insert_as_models
+            for start in range(0, len(items), WRITE_BATCH):
+                insert(items[start : start + WRITE_BATCH], now=now)
+            transaction.on_commit(wake_channels, robust=True)
+    return len(items)
+
+
+def people_state(kind: MessageKind | str) -> DeliveryState:
+    return DeliveryState.PENDING if MessageKind(kind) in FOR_PEOPLE else DeliveryState.SKIPPED
+
+
+def insert_as_json(items: list[Announcement], *, now: datetime) -> None:
+    """PostgreSQL: one INSERT ... SELECT over a JSON array, ON CONFLICT DO
+    NOTHING; ids made by the server. A rescore qualifying thousands of
+    accounts writes their messages at a third of bulk_create's cost."""
+    rows = [
+        [
+            MessageKind(item.kind).value,
+            item.dedupe_key,
+            item.account_id,
+            item.rep_id,
+            item.team_id,
+            item.status_change_id,
+            item.payload,
+            people_state(item.kind).value,
+        ]
+        for item in items
+    ]
+    table = connection.ops.quote_name(OutboxMessage._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (message_id, kind, dedupe_key, account_id, rep_id, team_id, "  # noqa: S608
+            "status_change_id, payload, created_at, email_state, slack_state, webhook_state, attempts, "
+            "last_error) SELECT gen_random_uuid(), e ->> 0, e ->> 1, (e ->> 2)::bigint, (e ->> 3)::bigint, "
+            "(e ->> 4)::bigint, (e ->> 5)::bigint, e -> 6, %s, e ->> 7, e ->> 7, %s, 0, '' "
+            "FROM jsonb_array_elements(%s::jsonb) AS e ON CONFLICT DO NOTHING",
+            [now, DeliveryState.PENDING.value, json.dumps(rows, separators=(",", ":"))],
+        )
+
+
+def insert_as_models(items: list[Announcement], *, now: datetime) -> None:
+    OutboxMessage.objects.bulk_create(
+        [
             OutboxMessage(
-                kind=kind,
+                kind=MessageKind(item.kind),
                 dedupe_key=item.dedupe_key,
                 account_id=item.account_id,
                 rep_id=item.rep_id,
@@ -112,15 +154,13 @@ def announce(announcements: Iterable[Announcement], *, now: datetime | None = No
                 status_change_id=item.status_change_id,
                 payload=item.payload,
                 created_at=now,
-                email_state=people,
-                slack_state=people,
+                email_state=people_state(item.kind),
+                slack_state=people_state(item.kind),
             )
-        )
-    if rows:
-        with transaction.atomic(savepoint=False):
-            OutboxMessage.objects.bulk_create(rows, batch_size=WRITE_BATCH, ignore_conflicts=True)
-            transaction.on_commit(wake_channels, robust=True)
-    return len(rows)
+            for item in items
+        ],
+        ignore_conflicts=True,
+    )
 
 
 def status_announcement(

@@ -216,12 +216,12 @@ def active_rules() -> list[RuleSpec]:
         RuleSpec(
             id=rule.pk,
             name=rule.name,
-            countries=rule.countries or [],
-            tiers=rule.tiers or [],
-            industries=rule.industries or [],
+            countries=tuple(rule.countries or ()),
+            tiers=tuple(rule.tiers or ()),
+            industries=tuple(rule.industries or ()),
             team_id=rule.team_id,
             team_name=rule.team.name,
-            member_rep_ids=members.get(rule.team_id, ()),
+            member_rep_ids=tuple(members.get(rule.team_id, ())),
             sla_hours=rule.team.sla_hours,
         )
         for rule in rules
@@ -308,7 +308,7 @@ def route(
             replace(rule, member_rep_ids=tuple(r for r in rule.member_rep_ids if r != exclude_rep_id))
             for rule in rules
         ]
-    matched = {first_matching_rule(lead, rules) for lead in leads} - {None}
+    matched = {rule for lead in leads if (rule := first_matching_rule(lead, rules)) is not None}
     rep_ids = {rep_id for rule in matched for rep_id in rule.member_rep_ids}
     if exclude_rep_id is not None:
         # Locked with the others, in id order: taking it alone later could

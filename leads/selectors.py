@@ -4,6 +4,7 @@ number of queries, whatever the queue's length."""
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from django.core.cache import cache
 from django.db.models import Count, F, Q
@@ -172,7 +173,7 @@ def event_names_seen() -> dict[str, int]:
         rows = Event.objects.values_list("name").annotate(n=Count("pk")).order_by("-n", "name")
         return dict(rows)
 
-    return cache.get_or_set(EVENT_NAMES_KEY, count, EVENT_NAMES_SECONDS)
+    return cast(dict[str, int], cache.get_or_set(EVENT_NAMES_KEY, count, EVENT_NAMES_SECONDS))
 
 
 def property_keys_seen() -> list[str]:
@@ -183,4 +184,4 @@ def property_keys_seen() -> list[str]:
         found = {key for properties in recent if isinstance(properties, dict) for key in properties}
         return sorted(found)
 
-    return cache.get_or_set(f"{EVENT_NAMES_KEY}:keys", keys, EVENT_NAMES_SECONDS)
+    return cast(list[str], cache.get_or_set(f"{EVENT_NAMES_KEY}:keys", keys, EVENT_NAMES_SECONDS))

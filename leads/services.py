@@ -490,7 +490,8 @@ def store_events_and_advance(batch: Sequence[NewEvent]) -> list[tuple[int, int]]
             f"WHERE {accounts}.id = latest.account_id AND ({accounts}.last_event_at IS NULL "
             f"OR {accounts}.last_event_at < latest.at - %s)) "
             "SELECT account_id, stored FROM latest",
-            [timezone.now(), EVENT_ROWS_JSON.encode(rows), LAST_EVENT_PRECISION],
+            # psycopg adapts the timedelta to an interval; the stubs list no timedelta.
+            [timezone.now(), EVENT_ROWS_JSON.encode(rows), LAST_EVENT_PRECISION],  # type: ignore[list-item]
         )
         return cursor.fetchall()
 
@@ -591,6 +592,7 @@ def record_outcome(*, account_id: int, outcome: LeadStatus | str, changed_by, re
     change = change_status(
         account_id=account_id, to_status=outcome, cause=StatusCause.USER, changed_by=changed_by, reason=reason.strip()
     )
+    assert change is not None  # the status was checked above to be one it moves from
     if outcome == LeadStatus.CONVERTED:
         Account.objects.filter(pk=account_id).update(plan=Plan.PAID)
     return change

@@ -174,7 +174,7 @@ class MilestoneInline(admin.TabularInline):
     template = "admin/scoring/definition/milestone_inline.html"
     extra = 0
     classes = ["milestones-builder"]
-    fields = MILESTONE_FIELDS
+    fields = tuple(MILESTONE_FIELDS)
 
 
 def unsaved_scorecard(form, formsets) -> Scorecard:
@@ -359,7 +359,7 @@ class AccountScoreAdmin(admin.ModelAdmin):
     ordering = ["-score"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
-    fields = [
+    readonly_fields = [
         "account",
         "score",
         "activation",
@@ -370,7 +370,7 @@ class AccountScoreAdmin(admin.ModelAdmin):
         "computed_at",
         "raw_explanation",
     ]
-    readonly_fields = fields
+    fields = tuple(readonly_fields)
 
     def has_add_permission(self, request):
         return False

@@ -75,7 +75,7 @@ class QuickMediaFormSet(helpers.InlineAdminFormSet):
 
 def quick_widgets(model, names, **attrs) -> dict:
     """Meta.widgets for a model form: each field's usual widget, rendered in Python."""
-    found = {}
+    found: dict[str, forms.Widget] = {}
     for name in names:
         field = model._meta.get_field(name)
         extra = attrs.get(name, {})

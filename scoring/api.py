@@ -51,7 +51,7 @@ class DefinitionSerializer(serializers.ModelSerializer):
 
     criteria = CriterionSerializer(many=True, required=False)
     milestones = MilestoneSerializer(many=True, required=False)
-    updated_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    updated_by: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
         model = Definition
@@ -127,7 +127,7 @@ class DefinitionFilter(filters.FilterSet):
 
     class Meta:
         model = Definition
-        fields = []
+        fields: list[str] = []
 
 
 @extend_schema_view(

@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, partial
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from leads.models import Tier
 
@@ -63,7 +63,7 @@ class AttributeTest:
     subject: str
     field: str
     operator: str
-    value: object  # str, float, tuple of str, or None for is_set
+    value: Any  # str, float, tuple of str, or None for is_set
 
     @cached_property
     def expected_texts(self) -> frozenset[str]:
@@ -243,7 +243,7 @@ class Scorecard:
         steps = []
         for rule in self.rules:
             test = rule.test
-            counted = isinstance(test, CountTest)
+            count_test = test if isinstance(test, CountTest) else None
             steps.append(
                 (
                     rule.id,
@@ -252,10 +252,10 @@ class Scorecard:
                     rule.role == Role.TRIGGER,
                     rule.gates_apply,
                     rule.hand_raise,
-                    same[test.measure] if counted else None,
-                    COMPARISONS[test.operator] if counted else None,
-                    test.count if counted else None,
-                    None if counted else test.check,
+                    same[count_test.measure] if count_test else None,
+                    COMPARISONS[count_test.operator] if count_test else None,
+                    count_test.count if count_test else None,
+                    None if count_test else test.check,
                 )
             )
         return tuple(steps)
@@ -265,7 +265,7 @@ class Scorecard:
         same = {measure: measure for measure in self.measures}
         return tuple((same[milestone.measure], milestone.min_count) for milestone in self.milestones)
 
-    def tier_for(self, employee_count: int | None) -> Tier:
+    def tier_for(self, employee_count: float | None) -> Tier:
         if employee_count is not None and employee_count >= self.large_tier_min_employees:
             return Tier.LARGE
         if employee_count is not None and employee_count >= self.mid_tier_min_employees:
@@ -276,7 +276,7 @@ class Scorecard:
         if not self.milestones:
             return None
         chosen = self.activation_thresholds.get(tier)
-        return DEFAULT_ACTIVATION_THRESHOLDS[tier] if chosen is None else chosen
+        return DEFAULT_ACTIVATION_THRESHOLDS[Tier(tier)] if chosen is None else chosen
 
 
 @dataclass(slots=True)
@@ -289,7 +289,7 @@ class AccountFacts:
     counts: Mapping[Measure, int] = field(default_factory=dict)
 
 
-TIER_RANK = {Tier.SMALL: 1, Tier.MID: 2, Tier.LARGE: 3}
+TIER_RANK: dict[str, int] = {Tier.SMALL: 1, Tier.MID: 2, Tier.LARGE: 3}
 SCORE_SPAN = 10_000_000  # scores from -5,000,000 to 4,999,999 keep their order
 
 
@@ -324,7 +324,7 @@ def evaluate(card: Scorecard, facts: AccountFacts) -> Result:
     """Score one account: gates, points, activation and triggers, with the why."""
     gates_hold = True
     score = 0
-    checks = []
+    checks: list[list] = []
     check_made = checks.append
     holding_triggers = []
     hand_raised = False
@@ -359,7 +359,7 @@ def evaluate(card: Scorecard, facts: AccountFacts) -> Result:
     tier = card.tier_for(to_number(facts.attributes.get("employee_count")))
     by_score = gates_hold and card.counts_score and score >= card.score_threshold
     by_activation = (
-        gates_hold and activation is not None and activation >= card.activation_threshold(tier)
+        gates_hold and activation is not None and activation >= (card.activation_threshold(tier) or 0)
     )
     by_gates = gates_hold and card.qualifies_on_gates
     explanation = {
@@ -493,7 +493,7 @@ def to_number(value) -> float | None:
     return None
 
 
-COMPARISONS = {
+COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
     Operator.EQ: operator.eq,
     Operator.GT: operator.gt,
     Operator.GTE: operator.ge,

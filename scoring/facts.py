@@ -137,7 +137,7 @@ def start_counting(measures, *, events_in_scope: Q, now: datetime, many: bool) -
     it does for a few accounts, where a new connection costs more than it saves.
     """
     if not many or connection.in_atomic_block or connection.vendor != "postgresql":
-        future = Future()
+        future: Future = Future()
         future.set_result(event_counts(measures, events_in_scope=events_in_scope, now=now))
         return future
 
@@ -197,7 +197,7 @@ def people_of(card: Scorecard, *, account_ids: list[int] | None) -> dict[int, li
     the people that matter become dicts. Nothing is read when no criterion
     tests a person.
     """
-    people_by_account = defaultdict(list)
+    people_by_account: defaultdict[int, list[dict]] = defaultdict(list)
     tests = card.person_tests
     if not tests:
         return people_by_account
@@ -300,7 +300,7 @@ def stream_facts(card: Scorecard, *, now: datetime, chunk_size: int) -> Iterator
     measures, rows = count_query(
         card.measures, events_in_scope=in_scope("account_id", account_ids=None), now=now
     )
-    arrivals = queue.SimpleQueue()
+    arrivals: queue.SimpleQueue = queue.SimpleQueue()
     stop = threading.Event()
     counting = threading.Thread(
         target=stream_counts, args=(rows, arrivals, stop), name="event-counts", daemon=True

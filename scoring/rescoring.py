@@ -209,7 +209,7 @@ def upsert_by_values(cursor, rows, *, table, columns, upsert) -> set[int]:
     adapt = connection.ops.adapt_datetimefield_value
     json_placeholder = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
     row_placeholder = "(" + ", ".join(["%s"] * 7 + [json_placeholder, "%s", "%s", "%s"]) + ")"
-    applied = set()
+    applied: set[int] = set()
     for start in range(0, len(rows), UPSERT_BATCH):
         batch = [(*row[:-2], adapt(row[-2]), row[-1]) for row in rows[start : start + UPSERT_BATCH]]
         placeholders = ", ".join([row_placeholder] * len(batch))

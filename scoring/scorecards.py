@@ -29,6 +29,7 @@ def attribute_value(operator: str, value: str):
 
 
 def rule_of(criterion: Criterion) -> Rule:
+    test: AttributeTest | CountTest
     if criterion.kind == Kind.ATTRIBUTE:
         test = AttributeTest(
             subject=criterion.subject,

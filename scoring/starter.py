@@ -8,7 +8,7 @@ from .models import Definition
 
 STARTER_NAME = "Starter PQL definition"
 
-CRITERIA = [
+CRITERIA: list[dict] = [
     dict(label="Clicked contact sales", role="trigger", hand_raise=True,
          event_name="contact_sales_clicked", operator="gte", value="1"),
     dict(label="Hit a usage limit", role="trigger", hand_raise=True, event_name="usage_limit_hit",

@@ -23,7 +23,7 @@ EVENT_WORDS = {
     "friend_added": "Added {n} friend{s}",
 }
 
-COUNT_WORDS = {
+COUNT_WORDS: dict[str, str] = {
     Operator.EQ: "exactly",
     Operator.GT: "more than",
     Operator.GTE: "at least",
@@ -31,7 +31,7 @@ COUNT_WORDS = {
     Operator.LTE: "at most",
 }
 
-VALUE_WORDS = {
+VALUE_WORDS: dict[str, str] = {
     Operator.EQ: "",
     Operator.GT: "more than ",
     Operator.GTE: "at least ",

@@ -100,7 +100,7 @@ class AccountFilter(filters.FilterSet):
 
     class Meta:
         model = Account
-        fields = []
+        fields: list[str] = []
 
     def filter_pql_after(self, queryset, name, value):
         return queryset.filter(became_pql(after=value, before=self.form.cleaned_data.get("pql_before")))
@@ -116,7 +116,7 @@ class PersonFilter(filters.FilterSet):
 
     class Meta:
         model = Person
-        fields = []
+        fields: list[str] = []
 
 
 class EventFilter(filters.FilterSet):
@@ -129,7 +129,7 @@ class EventFilter(filters.FilterSet):
 
     class Meta:
         model = Event
-        fields = []
+        fields: list[str] = []
 
 
 class StatusChangeFilter(filters.FilterSet):
@@ -142,7 +142,7 @@ class StatusChangeFilter(filters.FilterSet):
 
     class Meta:
         model = StatusChange
-        fields = []
+        fields: list[str] = []
 
 
 class OrderingFilter(drf_filters.OrderingFilter):

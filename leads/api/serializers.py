@@ -2,6 +2,7 @@
 owner and score are read-only here and change only through the actions that
 record them (outcome, assign) or through scoring."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from leads.forms import json_object_problem
@@ -66,7 +67,7 @@ class AccountSerializer(serializers.ModelSerializer):
 
 class CriterionResultSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a field named label; the stubs see Field.label
     role = serializers.CharField()
     family = serializers.CharField()
     held = serializers.BooleanField()
@@ -80,7 +81,7 @@ class CriterionResultSerializer(serializers.Serializer):
 
 class MilestoneResultSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a field named label; the stubs see Field.label
     reached = serializers.BooleanField()
     observed = serializers.IntegerField()
     needed = serializers.IntegerField()
@@ -112,7 +113,8 @@ class AccountDetailSerializer(AccountSerializer):
     class Meta(AccountSerializer.Meta):
         fields = [*AccountSerializer.Meta.fields, "traits", "explanation"]
 
-    def get_explanation(self, account) -> ExplanationSerializer(allow_null=True):
+    @extend_schema_field(ExplanationSerializer(allow_null=True))
+    def get_explanation(self, account) -> dict | None:
         return self.context.get("explanation")
 
 
@@ -169,7 +171,7 @@ class EventSerializer(serializers.ModelSerializer):
 
 
 class StatusChangeSerializer(serializers.ModelSerializer):
-    changed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    changed_by: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
         model = StatusChange

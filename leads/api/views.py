@@ -152,8 +152,8 @@ class EventViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [SalesPeople]
     filterset_class = EventFilter
     pagination_class = NewestFirst
-    search_fields = []
-    ordering_fields = []
+    search_fields: list[str] = []
+    ordering_fields: list[str] = []
 
     def get_queryset(self):
         return of_visible_accounts(Event.objects.all(), roles_for(self.request))
@@ -172,7 +172,7 @@ class StatusChangeViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = StatusChangeSerializer
     permission_classes = [SalesPeople]
     filterset_class = StatusChangeFilter
-    search_fields = []
+    search_fields: list[str] = []
     ordering_fields = ["changed_at"]
     ordering = ["-changed_at", "-id"]
 

@@ -119,6 +119,7 @@ def parse_call(payload: Any, *, call: str, received_at: datetime) -> Message:
     )
     if problems:
         raise InvalidPayload(problems, code=_code(problems))
+    assert message is not None  # no problem found: a message was made
     return message
 
 

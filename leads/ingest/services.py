@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import cast
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -88,7 +89,8 @@ def ingest_messages(
     aliases = identities(messages)
     upsert_visitors(visitor_rows(messages))
     people = upsert_people(person_rows(messages, links=links))
-    renamed, merged_accounts = {}, set()
+    renamed: dict[str, str] = {}
+    merged_accounts: set[int] = set()
     if aliases:
         renamed = {m.previous_id: m.user_id for m in messages if m.call == "alias"}
         rekey_pending(aliases, renamed=renamed)
@@ -131,7 +133,8 @@ def ingest_messages(
     kept = keep_pending(waiting, source=source) if waiting else 0
 
     profiles = {people[m.user_id][1] for m in messages if m.call == "identify" and m.user_id}
-    rescore_ids = (changed_accounts | set(links.values()) | profiles | merged_accounts) - {None}
+    touched = changed_accounts | set(links.values()) | profiles | merged_accounts
+    rescore_ids = {account_id for account_id in touched if account_id is not None}
     if recorded is not None:
         rescore_ids |= set(recorded.account_ids)
     rescore(rescore_ids)
@@ -532,12 +535,13 @@ def merge_people(
     survivors = {person.pk: person for person in into.values()}
     Person.objects.bulk_update(list(survivors.values()), PERSON_MERGED_FIELDS)
 
-    people = {person.external_id: (person.pk, person.account_id) for person in survivors.values()}
+    # Survivors are users (a visitor is folded into one), so each has an external id.
+    people = {cast(str, person.external_id): (person.pk, person.account_id) for person in survivors.values()}
     for person in gone:
         if person.external_id is not None:
             survivor = into[person.pk]
             people[person.external_id] = (survivor.pk, survivor.account_id)
-    accounts = {person.account_id for person in [*gone, *survivors.values()]} - {None}
+    accounts = {person.account_id for person in [*gone, *survivors.values()] if person.account_id is not None}
     return people, accounts
 
 
@@ -566,6 +570,7 @@ def attach_pending(
     events, ids = [], []
     for pk, source, message_id, user_id, name, properties, occurred_at in rows:
         person_id, account_id = people[user_id]
+        assert account_id is not None  # asked for people who now have an account
         ids.append(pk)
         events.append(
             NewEvent(

@@ -5,6 +5,7 @@ where DRF's throttles keep and rewrite a list of every request's time."""
 import logging
 import math
 import time
+from typing import cast
 
 from django.conf import settings
 from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
@@ -19,7 +20,7 @@ KEY = "ingest:throttle:{}:{}"
 
 def ingest_rate() -> str | None:
     """REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["ingest"], e.g. "6000/minute"."""
-    return settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {}).get("ingest")
+    return cast(dict, settings.REST_FRAMEWORK).get("DEFAULT_THROTTLE_RATES", {}).get("ingest")
 
 
 def parse_rate(rate: str) -> tuple[int, int]:
@@ -57,7 +58,7 @@ def count_request(counter: str, *, timeout: int) -> int:
     if isinstance(backend, RedisCache):
         key = backend.make_and_validate_key(counter)
         # The backend's own client and pool (RedisCache keeps them as _cache).
-        with backend._cache.get_client(key, write=True).pipeline(transaction=False) as pipe:
+        with backend._cache.get_client(key, write=True).pipeline(transaction=False) as pipe:  # type: ignore[attr-defined]
             pipe.set(key, 0, ex=timeout, nx=True)
             pipe.incr(key)
             return pipe.execute()[1]

@@ -90,8 +90,8 @@ def store(request, call: str) -> Source:
     source = authenticate(key) if key else None
     payload = parse_json(body)
     if source is None:
-        key = payload.get("writeKey") if isinstance(payload, dict) else None
-        source = authenticate(key if isinstance(key, str) else "")
+        given = payload.get("writeKey") if isinstance(payload, dict) else None
+        source = authenticate(given if isinstance(given, str) else "")
     try:
         if batch:
             messages = parse_batch(payload, received_at=received_at, body_size=len(body))

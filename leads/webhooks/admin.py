@@ -24,8 +24,8 @@ class RecentAttemptInline(admin.TabularInline):
     """The endpoint's latest attempts (all of them: the attempts list)."""
 
     model = Attempt
-    fields = ["attempted_at", "delivery", "response_code", "outcome", "duration_ms", "error"]
-    readonly_fields = fields
+    readonly_fields = ["attempted_at", "delivery", "response_code", "outcome", "duration_ms", "error"]
+    fields = tuple(readonly_fields)
     extra = 0
     can_delete = False
     verbose_name_plural = f"latest {RECENT_ATTEMPTS_SHOWN} attempts"
@@ -176,8 +176,8 @@ class EndpointAdmin(admin.ModelAdmin):
 
 class AttemptInline(admin.TabularInline):
     model = Attempt
-    fields = ["attempted_at", "response_code", "outcome", "duration_ms", "error"]
-    readonly_fields = fields
+    readonly_fields = ["attempted_at", "response_code", "outcome", "duration_ms", "error"]
+    fields = tuple(readonly_fields)
     extra = 0
     can_delete = False
 
@@ -202,11 +202,11 @@ class DeliveryAdmin(admin.ModelAdmin):
     search_help_text = "Exact webhook-id or account external id."
     paginator = EstimatedCountPaginator
     show_full_result_count = False
-    fields = [
+    readonly_fields = [
         "message_id", "event_type", "endpoint", "account", "status", "attempts", "created_at",
         "next_attempt_at", "delivered_at", "last_attempt_at", "last_response_code", "last_error", "body",
     ]
-    readonly_fields = fields
+    fields = tuple(readonly_fields)
     inlines = [AttemptInline]
     actions = ["replay"]
 
@@ -231,15 +231,15 @@ class DeliveryAdmin(admin.ModelAdmin):
 class AttemptAdmin(admin.ModelAdmin):
     """Every attempt: when, the answer, how long it took."""
 
-    list_display = ["attempted_at", "endpoint", "delivery", "response_code", "outcome", "duration_ms", "error"]
+    readonly_fields = ["attempted_at", "endpoint", "delivery", "response_code", "outcome", "duration_ms", "error"]
+    list_display = tuple(readonly_fields)
+    fields = tuple(readonly_fields)
     list_select_related = ["endpoint", "delivery"]
     list_filter = ["outcome", "endpoint"]
     search_fields = ["=delivery__message_id"]
     search_help_text = "Exact webhook-id."
     paginator = EstimatedCountPaginator
     show_full_result_count = False
-    fields = list_display
-    readonly_fields = fields
 
     def has_add_permission(self, request):
         return False

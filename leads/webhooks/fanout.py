@@ -43,7 +43,7 @@ def messages_of(rows: list[OutboxMessage]) -> list[Message]:
     messages = []
     for row in rows:
         change = {"kind": row.kind, **{k: v for k, v in row.payload.items() if k != "previous_rep_id"}}
-        change["rep"] = person(reps.get(row.rep_id))
+        change["rep"] = person(reps.get(row.rep_id) if row.rep_id is not None else None)
         if "previous_rep_id" in row.payload:
             change["previous_rep"] = person(reps.get(row.payload["previous_rep_id"]))
         messages.append(

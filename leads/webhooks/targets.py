@@ -84,7 +84,7 @@ def resolve(host: str, port: int) -> tuple[str, ...]:
     except (socket.gaierror, UnicodeError) as error:
         raise TargetRefused(f"The host {host} does not resolve ({error}).") from None
     # Keep the resolver's order (it prefers what is reachable), drop repeats.
-    return tuple(dict.fromkeys(info[4][0] for info in infos))
+    return tuple(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def check_target(url: str) -> Target:

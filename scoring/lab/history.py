@@ -5,7 +5,7 @@ count of every checkpoint comes from one aggregate query.
 """
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -118,7 +118,7 @@ def checkpoint_filter(measure: Measure, *, days: int | None, property_alias: str
         condition &= Q(name=measure.event_name)
     if measure.property_key:
         condition &= Q(**{property_alias: measure.property_value})
-    moment = F("decided_at")
+    moment: F | Least = F("decided_at")
     if days is not None:
         at = ExpressionWrapper(signed_up + timedelta(days=days), output_field=DateTimeField())
         condition &= Q(occurred_at__lt=at)
@@ -161,7 +161,8 @@ def counts_before_outcome(
     names = {measure.event_name for measure in measures}
     if "" not in names:
         events = events.filter(name__in=names)
-    aggregates, keys = {}, []
+    aggregates: dict[str, Count] = {}
+    keys: list[tuple] = []
     for index, measure in enumerate(measures):
         property_alias = f"p{index}"
         if measure.property_key:
@@ -187,7 +188,7 @@ def counts_before_outcome(
     return counts
 
 
-def before_outcome(attributes: dict, *, outcome: KnownOutcome) -> dict:
+def before_outcome(attributes: Mapping[str, object], *, outcome: KnownOutcome) -> Mapping[str, object]:
     """Attributes as they were before the outcome: as of now, but for the plan."""
     if "plan" in attributes:
         return {**attributes, "plan": outcome.plan_before}

@@ -28,7 +28,7 @@ CHUNK_SIZE = 10_000
 STALE_AFTER = timedelta(hours=1)
 
 
-def request_run(definition: Definition, *, by=None) -> tuple[LabRun, bool]:
+def request_run(definition: Definition, *, by=None) -> tuple[LabRun | None, bool]:
     """Queue a computation for the definition once the transaction commits.
 
     Returns the run and whether it is new: while one is queued or running,
@@ -109,7 +109,7 @@ def compute(definition: Definition, *, progress=lambda percent, step: None) -> d
     active = Definition.objects.active().prefetch_related("criteria", "milestones").first()
     active_card = scorecard_for(active) if active else None
     now = timezone.now()
-    result = {
+    result: dict = {
         "definition": {"id": definition.pk, "name": definition.name, "active": definition.is_active},
         "active": {"id": active.pk, "name": active.name} if active else None,
         "computed_at": now.isoformat(),

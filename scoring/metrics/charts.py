@@ -111,7 +111,9 @@ def line_chart(points: list[tuple[str, float | None]], *, title: str, desc: str,
     values = [value for _, value in points if value is not None]
     scale = axis(chart, nice_ceiling(max(values, default=0)), unit)
     slot = (chart.plot_right - chart.plot_left) / len(points)
-    centers, segments, current = [], [], []
+    centers: list[float] = []
+    segments: list[list[str]] = []
+    current: list[str] = []
     for index, (name, value) in enumerate(points):
         x = chart.plot_left + slot * (index + 0.5)
         centers.append(x)

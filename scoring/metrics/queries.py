@@ -11,6 +11,7 @@ there the durations come back in one sorted query and Python takes the median).
 from collections.abc import Sequence
 from datetime import date, datetime
 from statistics import median
+from typing import cast
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -61,8 +62,8 @@ def tier_bounds() -> tuple[int, int]:
     defaults without one): the tier scoring gives, from the employee count."""
     bounds = Definition.objects.active().values_list("large_tier_min_employees", "mid_tier_min_employees").first()
     if bounds is None:
-        field = Definition._meta.get_field
-        return field("large_tier_min_employees").default, field("mid_tier_min_employees").default
+        unsaved = Definition()
+        return unsaved.large_tier_min_employees, unsaved.mid_tier_min_employees
     return bounds
 
 
@@ -76,9 +77,10 @@ def cohort_cte(*, start: datetime, end: datetime, now: datetime, bounds: tuple[i
     sla_due (0/1: an assigned PQL whose first contact is recorded or whose
     deadline has passed) and sla_met (0/1: first contact within the SLA).
     """
-    week_sql, week_params = connection.ops.datetime_trunc_sql(
+    # Django returns the SQL and its parameters; django-stubs still says a string.
+    week_sql, week_params = cast(tuple[str, tuple], connection.ops.datetime_trunc_sql(
         "week", "a.signed_up_at", (), timezone.get_current_timezone_name()
-    )
+    ))
     bucket_cases = " ".join(
         f"WHEN to_pql < {bound} THEN {index}" for index, bound in enumerate(DISTRIBUTION_BOUNDS)
     ) + f" WHEN to_pql IS NOT NULL THEN {len(DISTRIBUTION_BOUNDS)}"

@@ -163,10 +163,10 @@ def build_report(period: Period, *, now: datetime | None = None) -> Report:
             buckets[int(bucket)] += figures[1]  # its PQLs
 
     report.totals.median_seconds_to_pql = medians.get(("all", None))
-    for tier, figures in report.by_tier.items():
-        figures.median_seconds_to_pql = medians.get(("tier", tier))
-    for week, figures in report.by_week.items():
-        figures.median_seconds_to_pql = medians.get(("week", week))
+    for tier, tier_figures in report.by_tier.items():
+        tier_figures.median_seconds_to_pql = medians.get(("tier", tier))
+    for week, week_figures in report.by_week.items():
+        week_figures.median_seconds_to_pql = medians.get(("week", week))
     report.distribution = list(zip(DISTRIBUTION_LABELS, buckets, strict=True))
 
     reps = SalesRep.objects.select_related("user").in_bulk([pk for pk in by_rep if pk is not None])

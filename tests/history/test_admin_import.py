@@ -25,13 +25,6 @@ def queues(inline_queues):
 
 
 @pytest.fixture
-def manager_client(manager):
-    client = Client()
-    client.force_login(manager)
-    return client
-
-
-@pytest.fixture
 def harbor():
     return Account.objects.create(name="Harbor Legal", external_id="acct_harbor", domain="harborlegal.com",
                                   industry="legal")

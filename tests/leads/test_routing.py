@@ -18,8 +18,8 @@ from leads.routing import (
     RepLoad,
     RuleSpec,
     assign_new_pqls,
-    deactivate_rep,
     choose_reps,
+    deactivate_rep,
     reassign_by_hand,
 )
 from scoring.rescoring import rescore_accounts

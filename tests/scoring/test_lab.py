@@ -207,8 +207,8 @@ def test_the_lab_writes_no_score_and_no_status(outcomes_book, draft):
     assert state() == before
 
 
-def test_the_computation_takes_a_fixed_number_of_queries(outcomes_book, draft, django_assert_max_num_queries):
-    with django_assert_max_num_queries(16):
+def test_the_computation_takes_a_fixed_number_of_queries(outcomes_book, draft, django_assert_num_queries):
+    with django_assert_num_queries(14):
         runs.compute(draft)
 
 

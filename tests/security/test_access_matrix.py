@@ -422,6 +422,11 @@ ROUTES: dict[str, Case | list[Case]] = {
         )
         for model in ("account", "person", "salesrep", "statuschange")
     },
+    # The definition builder's live preview: JSON for a POSTed form (an empty
+    # one answers with its errors).
+    "admin/scoring/definition/preview/": staff(
+        "/admin/scoring/definition/preview/", every(405, POST=200)
+    ),
     "admin/password_change/": staff("/admin/password_change/", every(200)),
     "admin/password_change/done/": staff("/admin/password_change/done/", reads(200, 405)),
     "admin/autocomplete/": staff(

@@ -43,7 +43,7 @@ def test_a_hand_raise_reaches_the_crm_once_signed_with_its_reasons(
     data = event["data"]["account"]
     assert data["external_id"] == "acct_harbor" and data["status"] in ("pql", "assigned")
     assert data["reasons"] == ["Asked for sales"] and data["reasons_text"] == "Asked for sales"
-    assert data["qualified_by"] == ["trigger: Asked for sales"]
+    assert data["qualified_by"] == ["At once: Asked for sales"]
     assert data["explanation"]["definition"] == "Sales-ready"
     assert event["data"]["change"]["from_status"] == "signed_up"
     assert event["data"]["change"]["to_status"] == "pql"

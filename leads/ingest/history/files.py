@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 GZIP_MAGIC = b"\x1f\x8b"
 # How much of the start and end of a file identifies it (with its size).
@@ -91,7 +91,7 @@ def open_binary(path: Path) -> tuple[IO[bytes], IO[bytes]]:
     raw = open(path, "rb")  # noqa: SIM115 - the caller closes both
     if raw.read(2) == GZIP_MAGIC:
         raw.seek(0)
-        return gzip.GzipFile(fileobj=raw, mode="rb"), raw
+        return cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb")), raw
     raw.seek(0)
     return raw, raw
 

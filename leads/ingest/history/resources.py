@@ -9,8 +9,8 @@ from django.contrib.auth import get_permission_codename, get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.utils import timezone
-from import_export import fields, resources, widgets
-from import_export.admin import ImportMixin
+from import_export import fields, resources, widgets  # type: ignore[import-untyped]
+from import_export.admin import ImportMixin  # type: ignore[import-untyped]
 
 from scoring.jobs import request_full_rescore
 

@@ -84,7 +84,7 @@ def copy_events(events: Sequence[NewEvent]) -> RecordedEvents:
             f"WHERE {accounts}.id = latest.account_id AND ({accounts}.last_event_at IS NULL "
             f"OR {accounts}.last_event_at < latest.at - %s)) "
             "SELECT account_id, stored FROM latest",
-            [timezone.now(), LAST_EVENT_PRECISION],
+            [timezone.now(), LAST_EVENT_PRECISION],  # type: ignore[list-item]  # an interval
         )
         per_account = cursor.fetchall()
     stored = sum(count for _, count in per_account)
