@@ -3,7 +3,7 @@ failures: a 429 with Retry-After, as a page or, for the API, as JSON."""
 
 import math
 
-from axes.helpers import get_cool_off, get_failure_limit
+from axes.helpers import get_cool_off, get_failure_limit  # type: ignore[import-untyped]
 from django.http import JsonResponse
 from django.shortcuts import render
 
