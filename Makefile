@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1:8000
 DEMO_ACCOUNTS ?= 1500
 DEMO_DAYS ?= 120
 
-.PHONY: run test install browser worker scheduler clean
+.PHONY: run test install browser worker webhooks-worker scheduler clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,7 +49,11 @@ browser:
 # With REDIS_URL set: the worker (retries and delayed jobs need --with-scheduler)
 # and the periodic full rescore (run exactly one).
 worker: $(VENV)/.installed-run
-	$(BIN)/python manage.py rqworker scoring default --with-scheduler
+	$(BIN)/python manage.py rqworker scoring default webhooks --with-scheduler
+
+# Webhook delivery on its own queue (docs/operations.md): run two or more.
+webhooks-worker: $(VENV)/.installed-run
+	$(BIN)/python manage.py rqworker webhooks --worker-class rq.worker.SimpleWorker
 
 scheduler: $(VENV)/.installed-run
 	$(BIN)/python manage.py rqcron pqlsite.cron

@@ -17,20 +17,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from database import percentile, use_benchmark_database
 
-# The starter definition's event counts, written by hand: the floor.
+# The starter definition's event counts, written by hand: the floor. With
+# them, the oldest login its "last 14 days" counts (when that count next
+# drops with time alone), which a rescore now reads too.
 FLOOR_SQL = """
 SELECT e.account_id,
        count(*) FILTER (WHERE e.name = 'contact_sales_clicked'),
        count(*) FILTER (WHERE e.name = 'usage_limit_hit'),
        count(*) FILTER (WHERE e.name = 'invite_sent'),
        count(*) FILTER (WHERE e.name = 'pricing_page_viewed'),
-       count(*) FILTER (WHERE e.name = 'hour_logged'
+       count(*) FILTER (WHERE e.name = 'hour_logged' AND e.occurred_at >= a.signed_up_at
                           AND e.occurred_at <= a.signed_up_at + interval '7 days'),
        count(*) FILTER (WHERE e.name = 'message_sent'),
        count(*) FILTER (WHERE e.name = 'file_uploaded'
                           AND e.properties ->> 'kind' = 'financial_statement'),
        count(DISTINCT (e.occurred_at AT TIME ZONE 'UTC')::date),
        count(*) FILTER (WHERE e.name = 'login' AND e.occurred_at >= now() - interval '14 days'),
+       min(e.occurred_at) FILTER (WHERE e.name = 'login' AND e.occurred_at >= now() - interval '14 days'),
        count(*) FILTER (WHERE e.name = 'channel_created'),
        count(*) FILTER (WHERE e.name = 'file_uploaded')
 FROM leads_event e

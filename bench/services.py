@@ -166,11 +166,11 @@ def basic_auth(write_key: str) -> str:
     return "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
 
 
-def start_worker(*, database: str, redis_url: str) -> subprocess.Popen:
-    """`manage.py rqworker scoring` with its scheduler (for retries), in its own process group."""
+def start_worker(*, database: str, redis_url: str, queues=("scoring",)) -> subprocess.Popen:
+    """`manage.py rqworker <queues>` with its scheduler (for retries), in its own process group."""
     env = {**os.environ, "DATABASE_URL": database_url(database), "REDIS_URL": redis_url}
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "rqworker", "scoring", "--with-scheduler", "--verbosity", "0"],
+    return subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
+        [sys.executable, "manage.py", "rqworker", *queues, "--with-scheduler", "--verbosity", "0"],
         cwd=ROOT, env=env, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=None if os.environ.get("BENCH_WORKER_LOG") else subprocess.DEVNULL,
     )

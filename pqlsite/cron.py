@@ -1,13 +1,14 @@
 """The project's periodic jobs, run by `manage.py rqcron pqlsite.cron` (run
 exactly one such process). Each app lists its own; this registers them all.
 
-- Scoring: the full rescore and the catch-up pass (scoring.cron).
+- Scoring: the time-driven pass, the catch-up pass and the daily full rescore (scoring.cron).
 - Ingest: pending events of visitors who never identify expire.
 - Alerts: a delivery pass (what an on-commit wake-up missed, e.g. while Redis
   was down), the SLA check, and the hourly look for digests due.
 - Webhooks: the sweep (a fan-out wake-up missed, due retries and replays, and
   endpoints failing for a day), on the webhooks queue: a rescore running on
-  the scoring queue must not hold up retries.
+  the scoring queue must not hold up retries; and the daily pruning of old
+  deliveries.
 """
 
 from django.conf import settings
@@ -26,6 +27,7 @@ ALERTS_SCHEDULE = [
 ]
 WEBHOOKS_SCHEDULE = [
     (webhooks.sweep_job, webhooks.QUEUE, settings.WEBHOOKS_SWEEP_INTERVAL, 120, "webhooks-sweep"),
+    (webhooks.prune_job, webhooks.QUEUE, 24 * 3600, 900, "webhooks-prune"),
 ]
 
 SCHEDULE = [*SCORING_SCHEDULE, *INGEST_SCHEDULE, *ALERTS_SCHEDULE, *WEBHOOKS_SCHEDULE]

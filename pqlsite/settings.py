@@ -128,10 +128,28 @@ RQ_QUEUES = {
     }
     for name, timeout in (("default", 600), ("scoring", 3600), ("webhooks", 300))
 }
+# Workers load the job modules before forking a horse per job (scoring.worker).
+RQ = {"WORKER_CLASS": "scoring.worker.ScoringWorker"}
 # Hours a rep has to contact a lead assigned by hand (routed leads use their team's SLA).
 DEFAULT_SLA_HOURS = env.int("DEFAULT_SLA_HOURS", default=24)
-# Seconds between scheduled full rescores (manage.py rqcron pqlsite.cron).
-SCORING_RESCORE_INTERVAL = env.int("SCORING_RESCORE_INTERVAL", default=900)
+# Seconds between scheduled full rescores (manage.py rqcron pqlsite.cron): a
+# daily safety net, since time-driven changes are rescored when they are due.
+SCORING_RESCORE_INTERVAL = env.int("SCORING_RESCORE_INTERVAL", default=24 * 3600)
+# Seconds between passes that rescore the results time alone has changed.
+SCORING_TIME_DRIVEN_INTERVAL = env.int("SCORING_TIME_DRIVEN_INTERVAL", default=60)
+SCORING_TIME_DRIVEN_LIMIT = env.int("SCORING_TIME_DRIVEN_LIMIT", default=100_000)
+# A drain job scores routine accounts this many at a time (a hand-raise
+# waits for one slice at most) and hands over to a new job after this long.
+SCORING_DRAIN_SLICE = env.int("SCORING_DRAIN_SLICE", default=2_000)
+SCORING_DRAIN_SECONDS = env.float("SCORING_DRAIN_SECONDS", default=30)
+# An account taken by a job is leased to it this long (a killed worker's
+# accounts are taken again afterwards; the catch-up pass rescores them sooner).
+SCORING_LEASE_SECONDS = env.int("SCORING_LEASE_SECONDS", default=600)
+# /health/ fails when scoring is further behind than this many seconds, or
+# when no scoring worker has sent a heartbeat within the stale time
+# (workers run by `manage.py scoring_worker` beat every 45 s).
+SCORING_LAG_LIMIT = env.float("SCORING_LAG_LIMIT", default=120)
+SCORING_WORKER_STALE_SECONDS = env.int("SCORING_WORKER_STALE_SECONDS", default=120)
 # Rescores held in the database (Redis was unreachable, or a worker died
 # mid-job) are done by a catch-up pass this often, once held this long.
 SCORING_CATCH_UP_INTERVAL = env.int("SCORING_CATCH_UP_INTERVAL", default=60)
@@ -200,12 +218,14 @@ WEBHOOKS_DISABLE_AFTER = env.int("WEBHOOKS_DISABLE_AFTER", default=24 * 3600)
 # claiming this many at a time; then it yields the worker.
 WEBHOOKS_RUN_LIMIT = env.int("WEBHOOKS_RUN_LIMIT", default=500)
 WEBHOOKS_RUN_SECONDS = env.float("WEBHOOKS_RUN_SECONDS", default=30)
-WEBHOOKS_BATCH = env.int("WEBHOOKS_BATCH", default=20)
+WEBHOOKS_BATCH = env.int("WEBHOOKS_BATCH", default=50)
 # Workers sending to one endpoint at once.
 WEBHOOKS_ENDPOINT_CONCURRENCY = env.int("WEBHOOKS_ENDPOINT_CONCURRENCY", default=1)
 # Seconds between sweeps (due retries, disabling), and an old secret's life after a rotation.
 WEBHOOKS_SWEEP_INTERVAL = env.int("WEBHOOKS_SWEEP_INTERVAL", default=5)
 WEBHOOKS_ROTATION_OVERLAP = env.int("WEBHOOKS_ROTATION_OVERLAP", default=24 * 3600)
+# Days a delivery that ended (delivered or failed) and each attempt are kept.
+WEBHOOKS_RETENTION_DAYS = env.int("WEBHOOKS_RETENTION_DAYS", default=30)
 # The django-rq dashboard (queues, failed jobs) appears in the admin index.
 RQ_SHOW_ADMIN_LINK = True
 

@@ -7,6 +7,7 @@ import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property, partial
 from typing import Any, NamedTuple
 
@@ -234,7 +235,7 @@ class Scorecard:
         )
 
     @cached_property
-    def plan(self) -> tuple:
+    def rule_steps(self) -> tuple:
         """The rules flattened for the hot loop of evaluate(). A count test
         is its measure, comparison and threshold, checked in line; its
         measure is the very object the facts are keyed by, so that a lookup
@@ -261,7 +262,7 @@ class Scorecard:
         return tuple(steps)
 
     @cached_property
-    def milestone_plan(self) -> tuple:
+    def milestone_steps(self) -> tuple:
         same = {measure: measure for measure in self.measures}
         return tuple((same[milestone.measure], milestone.min_count) for milestone in self.milestones)
 
@@ -287,6 +288,9 @@ class AccountFacts:
     attributes: Mapping[str, object] = field(default_factory=dict)
     people: Sequence[Mapping[str, object]] = ()
     counts: Mapping[Measure, int] = field(default_factory=dict)
+    # For each "last D days" measure with events in its window: the oldest
+    # event it counts, the first to leave the window.
+    oldest_counted: Mapping[Measure, datetime] = field(default_factory=dict)
 
 
 TIER_RANK: dict[str, int] = {Tier.SMALL: 1, Tier.MID: 2, Tier.LARGE: 3}
@@ -305,6 +309,7 @@ class Result:
     qualifies: bool
     triggered: bool
     explanation: dict
+    next_change_at: datetime | None = None
 
     @property
     def priority(self) -> int:
@@ -329,7 +334,7 @@ def evaluate(card: Scorecard, facts: AccountFacts) -> Result:
     holding_triggers = []
     hand_raised = False
     counted = facts.counts.get
-    for rule_id, points, is_gate, is_trigger, gates_apply, hand_raise, measure, compare, count, check in card.plan:
+    for rule_id, points, is_gate, is_trigger, gates_apply, hand_raise, measure, compare, count, check in card.rule_steps:
         if check is None:
             observed = counted(measure, 0)
             held = compare(observed, count)
@@ -351,7 +356,7 @@ def evaluate(card: Scorecard, facts: AccountFacts) -> Result:
     observed_milestones = []
     if card.milestones:
         reached = 0
-        for measure, min_count in card.milestone_plan:
+        for measure, min_count in card.milestone_steps:
             observed = counted(measure, 0)
             observed_milestones.append(observed)
             reached += observed >= min_count
@@ -383,7 +388,23 @@ def evaluate(card: Scorecard, facts: AccountFacts) -> Result:
         qualifies=bool(triggers) or by_score or by_activation or by_gates,
         triggered=bool(triggers),
         explanation=explanation,
+        next_change_at=next_change(facts),
     )
+
+
+def next_change(facts: AccountFacts) -> datetime | None:
+    """The next moment this result can change with time alone, or None.
+
+    Only a "last D days" (or hours) count reads the clock: it drops just
+    after its oldest counted event leaves the window. The other windows are
+    fixed by the events themselves ("within D days after signup" and
+    "during the trial" are bounded by the account's own dates, "ever" by
+    nothing), so a window closing changes no count: an event arriving late
+    is rescored as it arrives, like any other.
+    """
+    if not facts.oldest_counted:
+        return None
+    return min(oldest + measure.span for measure, oldest in facts.oldest_counted.items())
 
 
 def explain(card: Scorecard, result: Result) -> dict:

@@ -10,14 +10,26 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.core.exceptions import EmptyResultSet
 from django.db import connection, connections, transaction
-from django.db.models import Count, DateTimeField, ExpressionWrapper, F, Q, QuerySet, TextField
+from django.db.models import (
+    Aggregate,
+    Count,
+    DateTimeField,
+    ExpressionWrapper,
+    F,
+    Min,
+    Q,
+    QuerySet,
+    TextField,
+)
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, TruncDate
+from django.utils.dateparse import parse_datetime
+from django.utils.timezone import is_naive, make_aware
 
 from leads.models import Account, Event, Person
 
+from .compiled import fetch_rows, sql_of
 from .engine import AccountFacts, AttributeTest, Measure, Scorecard, lookup
 from .terms import Window
 
@@ -29,7 +41,9 @@ def measure_filter(measure: Measure, *, property_alias: str, now: datetime) -> Q
     if measure.property_key:
         condition &= Q(**{property_alias: measure.property_value})
     if measure.window == Window.AFTER_SIGNUP:
+        # Within D days after signup: not before it either.
         condition &= Q(
+            occurred_at__gte=F("account__signed_up_at"),
             occurred_at__lte=ExpressionWrapper(
                 F("account__signed_up_at") + measure.span,
                 output_field=DateTimeField(),
@@ -46,15 +60,43 @@ def measure_filter(measure: Measure, *, property_alias: str, now: datetime) -> Q
     return condition
 
 
+@dataclass(frozen=True)
+class CountColumns:
+    """How to read a row of the counts query: account id, a count per
+    measure, then the oldest counted event of each "last D days" measure
+    (when its count next drops with time alone)."""
+
+    measures: tuple[Measure, ...]
+    windowed: tuple[Measure, ...]
+
+    def read(self, row: tuple) -> tuple[dict[Measure, int], dict[Measure, datetime]]:
+        width = len(self.measures)
+        counts = dict(zip(self.measures, row[1 : width + 1], strict=True))
+        oldest = {
+            measure: as_datetime(at)
+            for measure, at in zip(self.windowed, row[width + 1 :], strict=True)
+            if at is not None
+        }
+        return counts, oldest
+
+
+def as_datetime(value) -> datetime:
+    """An aggregate's time as the driver gives it: PostgreSQL's is a datetime
+    already, SQLite's is text."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    return make_aware(value) if is_naive(value) else value
+
+
 def count_query(measures: Iterable[Measure], *, events_in_scope: Q, now: datetime):
-    """The measures in a fixed order, and the GROUP BY query giving
-    (account_id, *counts) rows in account order."""
+    """How to read its rows, and the GROUP BY query giving (account_id,
+    *counts, *oldest counted) rows in account order."""
     measures = sorted(set(measures), key=repr)
     events = Event.objects.filter(events_in_scope)
     names = {measure.event_name for measure in measures}
     if "" not in names:
         events = events.filter(name__in=names)
-    aggregates = {}
+    aggregates: dict[str, Aggregate] = {}
     for index, measure in enumerate(measures):
         property_alias = f"p{index}"
         if measure.property_key:
@@ -71,50 +113,33 @@ def count_query(measures: Iterable[Measure], *, events_in_scope: Q, now: datetim
             aggregates[f"m{index}"] = Count(TruncDate("occurred_at"), distinct=True, filter=condition)
         else:
             aggregates[f"m{index}"] = Count("pk", filter=condition)
+    windowed = [measure for measure in measures if measure.window == Window.LAST_DAYS]
+    for index, measure in enumerate(windowed):
+        # Where the count first drops: the oldest event it counts leaves the window.
+        condition = measure_filter(
+            measure, property_alias=f"p{measures.index(measure)}", now=now
+        )
+        aggregates[f"o{index}"] = Min("occurred_at", filter=condition)
     rows = (
         events.values("account_id")
         .annotate(**aggregates)
         .order_by("account_id")
         .values_list("account_id", *aggregates)
     )
-    return measures, rows
+    return CountColumns(tuple(measures), tuple(windowed)), rows
 
 
-def event_counts(
-    measures: Iterable[Measure], *, events_in_scope: Q, now: datetime
-) -> dict[int, dict[Measure, int]]:
-    """Every measure for every account in scope, in one GROUP BY query."""
-    measures, rows = count_query(measures, events_in_scope=events_in_scope, now=now)
-    if not measures:
+CountsByAccount = dict[int, tuple[dict[Measure, int], dict[Measure, datetime]]]
+
+
+def event_counts(measures: Iterable[Measure], *, events_in_scope: Q, now: datetime) -> CountsByAccount:
+    """Every measure for every account in scope, in one GROUP BY query:
+    the counts, and the oldest event each "last D days" measure counts."""
+    columns, rows = count_query(measures, events_in_scope=events_in_scope, now=now)
+    if not columns.measures:
         return {}
-    return {
-        account_id: dict(zip(measures, values, strict=True))
-        for account_id, *values in fetch_rows(rows, convert=False)
-    }
-
-
-def fetch_rows(rows: QuerySet, *, convert: bool = True) -> list[tuple]:
-    """A values_list query's rows as tuples straight from the driver.
-
-    The ORM's iteration costs more than the query for a few hundred
-    thousand rows. Converters run only for the columns that have any (JSON
-    traits, SQLite's types); convert=False skips them where the driver
-    already returns the values (counts).
-    """
-    compiler = rows.query.get_compiler(using=rows.db)
-    try:
-        sql, params = compiler.as_sql()
-    except EmptyResultSet:
-        return []
-    with connections[rows.db].cursor() as cursor:
-        cursor.execute(sql, params)
-        fetched = cursor.fetchall()
-    if convert:
-        columns = [column for column, *_ in compiler.select[: compiler.col_count]]
-        converters = compiler.get_converters(columns)
-        if converters:
-            fetched = [tuple(row) for row in compiler.apply_converters(fetched, converters)]
-    return fetched
+    read = columns.read
+    return {row[0]: read(row) for row in fetch_rows(rows, convert=False)}
 
 
 def in_scope(field: str, *, account_ids: Iterable[int] | None) -> Q:
@@ -155,16 +180,21 @@ def start_counting(measures, *, events_in_scope: Q, now: datetime, many: bool) -
     return future
 
 
+NO_COUNTS: tuple[dict, dict] = ({}, {})
+
+
 @dataclass
-class Book:
-    """What a rescore reads up front: facts, lead statuses and stored result hashes."""
+class RescoreInput:
+    """What a rescore reads up front for the accounts in scope: their facts,
+    lead statuses and stored result hashes."""
 
     facts: list[AccountFacts] = field(default_factory=list)
     statuses: dict[int, str] = field(default_factory=dict)
     digests: dict[int, str | None] = field(default_factory=dict)
 
-    def add(self, row: tuple, *, attribute_names, people_by_account, counts) -> None:
-        """One row of accounts_of(): id, status, stored digest, then attributes."""
+    def add(self, row: tuple, *, attribute_names, people_by_account, counted=NO_COUNTS) -> None:
+        """One row of accounts_of(): id, status, stored digest, then
+        attributes; `counted` is the account's counts and oldest counted events."""
         account_id = row[0]
         self.statuses[account_id] = row[1]
         self.digests[account_id] = row[2]
@@ -173,7 +203,7 @@ class Book:
                 account_id,
                 dict(zip(attribute_names, row[3:], strict=True)),
                 people_by_account.get(account_id, ()),
-                counts,
+                *counted,
             )
         )
 
@@ -253,7 +283,7 @@ def gather_facts(
     *,
     now: datetime,
     account_ids: Iterable[int] | None = None,
-) -> Book:
+) -> RescoreInput:
     """Facts for some accounts (or all): three queries whatever their number."""
     if account_ids is not None:
         account_ids = list(account_ids)
@@ -267,15 +297,15 @@ def gather_facts(
     people_by_account = people_of(card, account_ids=account_ids)
     counts = counted.result()
     attribute_names = attribute_names_of(card)
-    book = Book()
+    read = RescoreInput()
     for row in accounts:
-        book.add(
+        read.add(
             row,
             attribute_names=attribute_names,
             people_by_account=people_by_account,
-            counts=counts.get(row[0], {}),
+            counted=counts.get(row[0], NO_COUNTS),
         )
-    return book
+    return read
 
 
 COUNTS_BATCH = 2_000
@@ -287,7 +317,7 @@ def can_stream() -> bool:
     return connection.vendor == "postgresql" and not connection.in_atomic_block
 
 
-def stream_facts(card: Scorecard, *, now: datetime, chunk_size: int) -> Iterator[Book]:
+def stream_facts(card: Scorecard, *, now: datetime, chunk_size: int) -> Iterator[RescoreInput]:
     """Every account's facts, chunk by chunk in id order, as the counts arrive.
 
     The aggregate walks the events in account order, so its rows can be
@@ -297,7 +327,7 @@ def stream_facts(card: Scorecard, *, now: datetime, chunk_size: int) -> Iterator
     two cores work at once instead of in turn. Accounts without events are
     not in the aggregate; they come with empty counts.
     """
-    measures, rows = count_query(
+    columns, rows = count_query(
         card.measures, events_in_scope=in_scope("account_id", account_ids=None), now=now
     )
     arrivals: queue.SimpleQueue = queue.SimpleQueue()
@@ -305,7 +335,7 @@ def stream_facts(card: Scorecard, *, now: datetime, chunk_size: int) -> Iterator
     counting = threading.Thread(
         target=stream_counts, args=(rows, arrivals, stop), name="event-counts", daemon=True
     )
-    if measures:
+    if columns.measures:
         counting.start()
     else:
         arrivals.put(COUNTED)
@@ -314,8 +344,9 @@ def stream_facts(card: Scorecard, *, now: datetime, chunk_size: int) -> Iterator
         accounts = accounts_of(card, account_ids=None)
         people_by_account = people_of(card, account_ids=None)
         attribute_names = attribute_names_of(card)
-        counts: dict[int, dict[Measure, int]] = {}
-        position, book = 0, Book()
+        counts: CountsByAccount = {}
+        read = columns.read
+        position, book = 0, RescoreInput()
         while position < len(accounts):
             arrived = arrivals.get()
             if isinstance(arrived, BaseException):
@@ -325,7 +356,7 @@ def stream_facts(card: Scorecard, *, now: datetime, chunk_size: int) -> Iterator
             else:
                 counted_up_to = arrived[-1][0]
                 for row in arrived:
-                    counts[row[0]] = dict(zip(measures, row[1:], strict=True))
+                    counts[row[0]] = read(row)
             while position < len(accounts) and (
                 counted_up_to is None or accounts[position][0] <= counted_up_to
             ):
@@ -335,11 +366,11 @@ def stream_facts(card: Scorecard, *, now: datetime, chunk_size: int) -> Iterator
                     row,
                     attribute_names=attribute_names,
                     people_by_account=people_by_account,
-                    counts=counts.pop(row[0], {}),
+                    counted=counts.pop(row[0], NO_COUNTS),
                 )
                 if len(book.facts) == chunk_size:
                     yield book
-                    book = Book()
+                    book = RescoreInput()
             if arrived is COUNTED:
                 break
         if book.facts:
@@ -360,7 +391,7 @@ def stream_counts(rows, arrivals: queue.SimpleQueue, stop: threading.Event) -> N
             with connection.cursor() as cursor:
                 # Plan as a plain query would be: for all its rows.
                 cursor.execute("SET LOCAL cursor_tuple_fraction = 1")
-            sql, params = rows.query.get_compiler(using=rows.db).as_sql()
+            sql, params = sql_of(rows)
             # Rows as the driver gives them: counts are ints already, and
             # the ORM's converters would call int() on a million of them.
             with connection.chunked_cursor() as cursor:

@@ -312,9 +312,21 @@ class AccountScore(models.Model):
         default=0,
         help_text="Queue order in one number: hand-raised, then tier, then score (higher first).",
     )
+    next_change_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When this result next changes with time alone (an event leaving a "
+        "'last D days' window); the minute pass rescores it then. Empty: never.",
+    )
 
     class Meta:
         indexes = [
+            # The minute pass reads the accounts due (next_change_at <= now).
+            models.Index(
+                fields=["next_change_at"],
+                name="score_next_change",
+                condition=Q(next_change_at__isnull=False),
+            ),
             models.Index(fields=["qualifies", "tier"], name="score_qualifies_tier"),
             models.Index(fields=["score"], name="score_score"),
             # The unassigned queue walks it highest first (leads.selectors).
@@ -333,6 +345,7 @@ class AccountScore(models.Model):
             qualifies=self.qualifies,
             triggered=self.triggered,
             explanation=self.explanation,
+            next_change_at=self.next_change_at,
         )
 
 

@@ -1,9 +1,17 @@
 """Turn a PQL definition stored in the admin into the engine's scorecard."""
 
+import time
+
+from django.db.models import Q
+
 from .attributes import is_number, split_list
 from .engine import AttributeTest, CountTest, Measure, MilestoneRule, Rule, Scorecard
 from .models import Criterion, Definition, EventCondition
-from .terms import NUMERIC_OPERATORS, Kind, Operator
+from .terms import NUMERIC_OPERATORS, Kind, Operator, Role
+
+# How long a process trusts the trigger names it read (a definition change
+# reaches the priority path within this many seconds; scores at once).
+TRIGGER_NAMES_TTL = 10.0
 
 
 def measure_of(condition: EventCondition, *, distinct_days: bool = False) -> Measure:
@@ -93,6 +101,36 @@ def active_scorecard() -> Scorecard | None:
         Definition.objects.active().prefetch_related("criteria", "milestones").first()
     )
     return scorecard_for(definition) if definition else None
+
+
+class TriggerNames:
+    """The event names the active definition's triggers and hand-raise
+    criteria count, read at most every TRIGGER_NAMES_TTL seconds: ingestion
+    asks on every batch."""
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self.names: frozenset[str] = frozenset()
+        self.read_at: float | None = None
+
+    def __call__(self) -> frozenset[str]:
+        now = self.clock()
+        if self.read_at is None or now - self.read_at >= TRIGGER_NAMES_TTL:
+            self.names = frozenset(
+                Criterion.objects.filter(
+                    Q(role=Role.TRIGGER) | Q(hand_raise=True),
+                    definition__is_active=True,
+                    kind__in=[Kind.EVENT_COUNT, Kind.DAYS_ACTIVE],
+                ).values_list("event_name", flat=True)
+            )
+            self.read_at = now
+        return self.names
+
+    def forget(self) -> None:
+        self.read_at = None
+
+
+trigger_event_names = TriggerNames()
 
 
 def snapshot(definition: Definition) -> dict:

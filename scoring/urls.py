@@ -1,10 +1,11 @@
-"""Routes of the managers' metrics and criteria lab pages."""
+"""Routes of the managers' metrics and criteria lab pages, and the health check."""
 
 from django.urls import path
 
 from . import views
 
 urlpatterns = [
+    path("health/", views.health, name="health"),
     path("metrics/", views.metrics, name="metrics"),
     path("metrics.json", views.metrics_json, name="metrics-json"),
     path("metrics/<slug:table>.csv", views.metrics_csv, name="metrics-csv"),

@@ -3,14 +3,17 @@ and scoring.lab. Managers only: a rep gets 404, anyone else 403."""
 
 from django.conf import settings
 from django.contrib import messages
+from django.db import DatabaseError, connection
 from django.db.models import Count, Max, Q
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
+from redis.exceptions import RedisError
 
 from leads.access import managers_only
 
-from . import definitions
+from . import definitions, jobs
 from .forms import period_form
 from .lab.runs import last_result, request_run
 from .lab.tables import lab_tables
@@ -138,3 +141,51 @@ def lab_csv(request, pk, table):
     if chosen is None:
         raise Http404
     return csv_response(chosen, f"lab-{definition.pk}-{table}.csv")
+
+
+@never_cache
+@require_safe
+def health(request):
+    """For a monitor to poll, without signing in: the database, Redis, the
+    scoring workers and how far behind scoring is. 503 when any fails: the
+    lag is over SCORING_LAG_LIMIT seconds, or no worker is alive."""
+    checks: dict[str, dict] = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = {"ok": True}
+    except DatabaseError as error:
+        checks["database"] = {"ok": False, "error": type(error).__name__}
+    queue = jobs.scoring_queue()
+    if queue.is_async:
+        try:
+            queue.connection.ping()
+            checks["redis"] = {"ok": True}
+        except RedisError as error:
+            checks["redis"] = {"ok": False, "error": type(error).__name__}
+    else:
+        checks["redis"] = {"ok": True, "mode": "inline: no REDIS_URL, jobs run in the web process"}
+    if checks["database"]["ok"]:
+        behind = jobs.lag()
+        limit = settings.SCORING_LAG_LIMIT
+        if queue.is_async:
+            alive = behind.workers or 0
+            checks["workers"] = {"ok": alive > 0, "alive": alive} if behind.redis_ok else {"ok": False}
+        last = behind.last_full_rescore
+        checks["scoring"] = {
+            "ok": behind.seconds <= limit,
+            "lag_s": round(behind.seconds, 1),
+            "limit_s": limit,
+            "waiting": behind.waiting,
+            "hand_raises_waiting": behind.urgent,
+            "being_scored": behind.scoring,
+            "held_in_database": behind.held,
+            "oldest_wait_s": None if behind.oldest_wait_s is None else round(behind.oldest_wait_s, 1),
+            "due_by_time": behind.overdue,
+            "last_full_rescore": last.finished_at.isoformat() if last else None,
+        }
+    failing = sorted(name for name, check in checks.items() if not check["ok"])
+    return JsonResponse(
+        {"status": "failing" if failing else "ok", "failing": failing, **checks},
+        status=503 if failing else 200,
+    )

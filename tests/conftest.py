@@ -54,6 +54,14 @@ def queue_breaker_closed():
 
 
 @pytest.fixture(autouse=True)
+def trigger_names_read_afresh():
+    """Each test's definitions decide which events are hand-raises."""
+    from scoring.scorecards import trigger_event_names
+
+    trigger_event_names.forget()
+
+
+@pytest.fixture(autouse=True)
 def memory_cache(settings):
     """Throttle counts per test, in memory: never the Redis the queues use."""
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.db.models import BigIntegerField, Case, Q, Value, When
 from django.utils import timezone
 
-from scoring.jobs import request_rescore
+from scoring.jobs import hand_raisers, request_rescore
 
 from ..models import Account, Event, PendingEvent, Person, Source
 from ..services import NewEvent, RecordedEvents, record_events
@@ -63,7 +63,7 @@ def ingest_messages(
     source: Source,
     messages: Sequence[Message],
     record: Callable[[Sequence[NewEvent]], RecordedEvents] | None = None,
-    rescore: Callable[[Iterable[int]], None] | None = None,
+    rescore: Callable[..., None] | None = None,
 ) -> Ingested:
     """Store a batch all or nothing.
 
@@ -135,9 +135,15 @@ def ingest_messages(
     profiles = {people[m.user_id][1] for m in messages if m.call == "identify" and m.user_id}
     touched = changed_accounts | set(links.values()) | profiles | merged_accounts
     rescore_ids = {account_id for account_id in touched if account_id is not None}
+    hand_raised: set[int] = set()
     if recorded is not None:
         rescore_ids |= set(recorded.account_ids)
-    rescore(rescore_ids)
+        # Events that can fire a trigger are scored ahead of routine usage.
+        stored = set(recorded.account_ids)
+        hand_raised = hand_raisers(
+            (event.account_id, event.name) for event in attached + new_events if event.account_id in stored
+        )
+    rescore(rescore_ids, hand_raised=hand_raised)
     return Ingested(
         events=recorded.stored if recorded else 0,
         duplicates=recorded.duplicates if recorded else 0,

@@ -20,7 +20,7 @@ class EndpointForm(forms.ModelForm):
 
     def clean(self):
         """The service's checks (SSRF, event types), as form errors."""
-        cleaned = super().clean()
+        cleaned = super().clean() or self.cleaned_data
         if "url" in cleaned and "event_types" in cleaned:
             try:
                 vetted(url=cleaned["url"], event_types=cleaned["event_types"])

@@ -9,6 +9,12 @@ and deliveries are rows in the database, not in Redis: with Redis down
 nothing is lost, and the sweep (every WEBHOOKS_SWEEP_INTERVAL seconds) fans
 out what a wake-up missed and wakes every endpoint with something due,
 retries included.
+
+The jobs are short and bounded (time limits on every send, a cap per run),
+so the webhooks queue can be served by RQ's SimpleWorker (no fork per job:
+on a busy host a fork cost a few hundred milliseconds a hop, and a webhook
+takes two hops). Each job starts with close_old_connections() (in_worker), as a
+request would, since a SimpleWorker keeps its database connection between jobs.
 """
 
 import logging
@@ -17,7 +23,7 @@ from collections.abc import Iterable
 
 import django_rq
 from django.conf import settings
-from django.db import transaction
+from django.db import close_old_connections, transaction
 from redis.exceptions import RedisError
 
 from scoring.jobs import inline_redis, redis_at
@@ -40,6 +46,14 @@ def webhooks_queue():
     if config["ASYNC"]:
         return django_rq.get_queue(QUEUE, connection=redis_at(config["URL"]), commit_mode="auto")
     return django_rq.get_queue(QUEUE, connection=inline_redis(), is_async=False, commit_mode="auto")
+
+
+def in_worker() -> None:
+    """In a worker, drop a connection that broke or outlived CONN_MAX_AGE,
+    as Django does around a request (a SimpleWorker keeps one between jobs).
+    Inline (no Redis), the job runs inside the caller's transaction: leave it."""
+    if settings.RQ_QUEUES[QUEUE]["ASYNC"]:
+        close_old_connections()
 
 
 def wake_up() -> None:
@@ -66,6 +80,7 @@ def enqueue_fan_out() -> bool:
 def fan_out_job() -> dict:
     """Fan out the outbox's new messages, batch by batch; each batch's
     endpoints are woken as it commits."""
+    in_worker()
     queue = webhooks_queue()
     if queue.is_async:
         queue.connection.delete(FAN_OUT_FLAG)
@@ -115,6 +130,7 @@ def enqueue_delivery(endpoint_ids: Iterable[int]) -> list[int]:
 
 
 def deliver_endpoint_job(endpoint_id: int) -> dict:
+    in_worker()
     queue = webhooks_queue()
     if queue.is_async:
         queue.connection.delete(QUEUED_FLAG.format(endpoint_id))
@@ -127,8 +143,15 @@ def deliver_endpoint_job(endpoint_id: int) -> dict:
 def sweep_job() -> dict:
     """Periodic: disable endpoints failing for a day (and tell the managers),
     and wake every endpoint with deliveries due (new, retries, replays)."""
+    in_worker()
     disabled = delivery.disable_failing_endpoints()
     if fanout.has_pending():
         enqueue_fan_out()
     woken = enqueue_delivery(delivery.endpoints_with_due_work())
     return {"disabled": [endpoint.pk for endpoint in disabled], "woken": woken}
+
+
+def prune_job() -> int:
+    """Daily: drop deliveries and attempts past their retention."""
+    in_worker()
+    return delivery.prune_old_deliveries()

@@ -47,13 +47,14 @@ class PinnedHTTPConnection(http.client.HTTPConnection):
 
 class PinnedHTTPSConnection(http.client.HTTPSConnection):
     def __init__(self, host, port, *, address, connect_timeout, read_timeout):
-        super().__init__(host, port, timeout=read_timeout, context=ssl.create_default_context())
+        self.tls = ssl.create_default_context()  # verifies the certificate and the host name
+        super().__init__(host, port, timeout=read_timeout, context=self.tls)
         self.address, self.connect_timeout, self.read_timeout = address, connect_timeout, read_timeout
 
     def connect(self):
         raw = socket.create_connection((self.address, self.port), self.connect_timeout)
         raw.settimeout(self.read_timeout)
-        self.sock = self._context.wrap_socket(raw, server_hostname=self.host)
+        self.sock = self.tls.wrap_socket(raw, server_hostname=self.host)
 
 
 def retry_after_seconds(value: str | None) -> float | None:

@@ -124,10 +124,12 @@ def checkpoint_filter(measure: Measure, *, days: int | None, property_alias: str
         condition &= Q(occurred_at__lt=at)
         moment = Least(at, F("decided_at"))
     if measure.window == Window.AFTER_SIGNUP:
+        # Within D days after signup: not before it either.
         condition &= Q(
+            occurred_at__gte=signed_up,
             occurred_at__lte=ExpressionWrapper(
                 signed_up + measure.span, output_field=DateTimeField()
-            )
+            ),
         )
     elif measure.window == Window.LAST_DAYS:
         condition &= Q(

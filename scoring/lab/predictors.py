@@ -9,6 +9,7 @@ from django.db import connection
 from django.db.models import Count, DateTimeField, ExpressionWrapper, F
 
 from leads.models import Event, LeadStatus
+from scoring.compiled import sql_of
 
 from .analysis import by_lift, lift_row
 from .history import outcome_events
@@ -31,7 +32,7 @@ def event_tallies(*, days: int = FIRST_DAYS, thresholds=THRESHOLDS) -> dict[str,
         .annotate(times=Count("pk"))
         .order_by()
     )
-    inner, params = per_account.query.sql_with_params()
+    inner, params = sql_of(per_account)
     columns = ", ".join(
         f"SUM(CASE WHEN times >= {n} THEN 1 ELSE 0 END), "
         f"SUM(CASE WHEN times >= {n} AND outcome = '{LeadStatus.CONVERTED}' THEN 1 ELSE 0 END)"

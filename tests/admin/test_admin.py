@@ -218,7 +218,9 @@ def test_an_event_added_in_the_admin_rescores_its_account(
         response = client.post(model_url(Event, "add"), data)
 
     assert response.status_code == 302, response.context["adminform"].form.errors
-    assert jobs.scoring_queue().jobs[0].args == ([account.pk],)
+    assert jobs.scoring_queue().count == 1
+    waiting = redis_queues.zrange(jobs.URGENT, 0, -1) + redis_queues.zrange(jobs.ROUTINE, 0, -1)
+    assert [int(i) for i in waiting] == [account.pk]
 
 
 def test_status_history_is_read_only_in_the_admin(client, superuser, book):

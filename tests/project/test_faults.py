@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from django.db import close_old_connections, connection
 from rest_framework.test import APIClient
+from rq import SimpleWorker
 from rq.registry import StartedJobRegistry
 
 from leads.models import Account, Event, LeadStatus, StatusChange
@@ -145,18 +146,25 @@ def test_a_definition_saved_while_redis_is_down_gets_its_full_rescore_on_catch_u
     assert backlog.catch_up() == backlog.CaughtUp()
 
 
-def test_a_flag_taken_just_before_redis_failed_does_not_keep_new_events_waiting(
-    redis_queues, ten_logins, account, settings
+def test_a_job_lost_just_before_redis_failed_does_not_keep_new_events_waiting(
+    redis_queues, ten_logins, account, settings, make_event
 ):
-    # The account's flag was set, then enqueueing its job failed: it was held.
-    redis_queues.set(jobs.PENDING_ACCOUNT.format(account.pk), 1)
-    backlog.hold([account.pk], reason=backlog.QUEUE_UNREACHABLE)
-    assert jobs.enqueue_rescore([account.pk]) == []  # the flag still says a job waits
+    # The accounts were added and the flag taken, then enqueueing the job failed.
+    redis_queues.zadd(jobs.ROUTINE, {account.pk: time.time()})
+    redis_queues.set(jobs.DRAIN_QUEUED, "a-job-that-never-reached-the-queue")
+    jobs.enqueue_rescore([account.pk])
+    queue = jobs.scoring_queue()
+    assert queue.count == 0  # the flag still says a job waits
 
-    settings.SCORING_CATCH_UP_GRACE = 0
-    assert jobs.catch_up_job() == {"accounts": 1, "full_rescore": False}
+    for _ in range(10):
+        make_event("login")
+    jobs.catch_up_job()
+    assert queue.count == 1
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
 
-    assert jobs.enqueue_rescore([account.pk]) == [account.pk]
+    account.refresh_from_db()
+    assert account.status == LeadStatus.PQL
+    assert redis_queues.zcard(jobs.ROUTINE) == 0
 
 
 def test_the_catch_up_pass_leaves_running_jobs_their_grace_time(account, settings):

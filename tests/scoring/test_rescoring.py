@@ -172,7 +172,7 @@ def test_concurrent_rescores_record_a_transition_once(ten_logins, account, make_
 
 def test_a_stale_job_cannot_move_a_status_against_the_newest_result(ten_logins, account, make_event):
     from scoring.engine import AccountFacts, Measure
-    from scoring.facts import Book
+    from scoring.facts import RescoreInput
     from scoring.rescoring import apply_chunk
     from scoring.scorecards import active_scorecard
 
@@ -182,7 +182,7 @@ def test_a_stale_job_cannot_move_a_status_against_the_newest_result(ten_logins, 
     stale_facts = AccountFacts(
         account_id=account.pk, attributes={}, counts={Measure(event_name="login"): 10}
     )
-    book = Book(
+    book = RescoreInput(
         facts=[stale_facts], statuses={account.pk: "signed_up"}, digests={account.pk: newest.digest}
     )
 

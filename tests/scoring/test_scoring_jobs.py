@@ -37,7 +37,7 @@ def test_inline_mode_rescores_right_after_commit(
 def test_inline_mode_reports_a_failing_job(
     inline_queues, ten_logins, account, monkeypatch, django_capture_on_commit_callbacks, caplog
 ):
-    monkeypatch.setattr(rescoring, "rescore_accounts", lambda ids: 1 / 0)
+    monkeypatch.setattr(rescoring, "rescore_accounts", lambda ids, **kwargs: 1 / 0)
     with caplog.at_level(logging.ERROR), django_capture_on_commit_callbacks(execute=True):
         jobs.request_rescore([account.pk])
     assert "Rescore 1 account(s) failed" in caplog.text
@@ -69,7 +69,7 @@ def test_a_burst_of_a_thousand_events_leads_to_one_rescore(
 
     account.refresh_from_db()
     assert account.status == LeadStatus.PQL
-    assert queue.count == 0 and not redis_queues.exists(jobs.PENDING_ACCOUNT.format(account.pk))
+    assert queue.count == 0 and not redis_queues.exists(jobs.ROUTINE, jobs.LEASES)
 
 
 def test_events_after_a_rescore_started_get_one_more(
@@ -77,8 +77,8 @@ def test_events_after_a_rescore_started_get_one_more(
 ):
     with django_capture_on_commit_callbacks(execute=True):
         jobs.request_rescore([account.pk])
-    # The job starts: its flag is cleared before it reads anything.
-    redis_queues.delete(jobs.PENDING_ACCOUNT.format(account.pk))
+    # The job starts: its flag is cleared before it takes anything.
+    redis_queues.delete(jobs.DRAIN_QUEUED)
     with django_capture_on_commit_callbacks(execute=True):
         for _ in range(50):
             jobs.request_rescore([account.pk])
@@ -93,7 +93,8 @@ def test_one_job_covers_every_account_of_a_batch(
         jobs.request_rescore([account.pk, account.pk + 1000, account.pk + 2000])
     queue = jobs.scoring_queue()
     assert queue.count == 1
-    assert queue.jobs[0].args == ([account.pk, account.pk + 1000, account.pk + 2000],)
+    waiting = [int(i) for i in redis_queues.zrange(jobs.ROUTINE, 0, -1)]
+    assert sorted(waiting) == [account.pk, account.pk + 1000, account.pk + 2000]
 
 
 def test_saving_the_active_definition_in_the_admin_rescores_everyone(
@@ -141,7 +142,7 @@ def test_full_rescores_coalesce_too(redis_queues, ten_logins, django_capture_on_
 def test_a_failing_rescore_is_retried_and_then_kept_as_failed(
     redis_queues, ten_logins, account, monkeypatch, django_capture_on_commit_callbacks
 ):
-    def broken(account_ids):
+    def broken(account_ids, **kwargs):
         raise RuntimeError("database went away")
 
     monkeypatch.setattr(rescoring, "rescore_accounts", broken)
@@ -156,13 +157,16 @@ def test_a_failing_rescore_is_retried_and_then_kept_as_failed(
     assert job.get_status() == "scheduled"
     assert job.retries_left == 2
     assert job.id in queue.scheduled_job_registry
+    # The account waits again, unleased, for the retry to take it.
+    assert [int(i) for i in redis_queues.zrange(jobs.ROUTINE, 0, -1)] == [account.pk]
+    assert not redis_queues.exists(jobs.LEASES)
 
 
 def test_jobs_that_exhaust_retries_show_in_the_failed_registry(
     redis_queues, ten_logins, account, monkeypatch
 ):
     monkeypatch.setattr(jobs, "RETRY", None)
-    monkeypatch.setattr(rescoring, "rescore_accounts", lambda ids: 1 / 0)
+    monkeypatch.setattr(rescoring, "rescore_accounts", lambda ids, **kwargs: 1 / 0)
     jobs.enqueue_rescore([account.pk])
     queue = jobs.scoring_queue()
 
@@ -185,14 +189,17 @@ def test_redis_down_does_not_fail_the_caller(settings, ten_logins, account, capl
     ]
 
 
-def test_the_scheduler_runs_a_full_rescore_and_the_catch_up_pass(redis_queues):
+def test_the_scheduler_runs_the_time_driven_pass_the_catch_up_pass_and_a_daily_full_rescore(
+    redis_queues,
+):
     from django_rq.cron import DjangoCronScheduler
 
     scheduler = DjangoCronScheduler()
     scheduler.load_config_from_file("pqlsite.cron")
 
     scheduled = {cron_job.func: cron_job for cron_job in scheduler.get_jobs()}
-    assert scheduled[jobs.scheduled_rescore].interval == 900
+    assert scheduled[jobs.time_driven_job].interval == 60
+    assert scheduled[jobs.scheduled_rescore].interval == 24 * 3600
     assert scheduled[jobs.catch_up_job].interval == 60
     assert scheduled[jobs.scheduled_rescore].queue_name == scheduled[jobs.catch_up_job].queue_name == "scoring"
 

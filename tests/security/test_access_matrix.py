@@ -280,6 +280,8 @@ ROUTES: dict[str, Case | list[Case]] = {
         ),
     ),
     "logout/": public("/logout/", every(405, OPTIONS=200, POST=302)),
+    # For monitors: no sign-in, read only (inline jobs here: no worker to miss).
+    "health/": public("/health/", every(405, GET=200, HEAD=200)),
     # Metrics and the criteria lab.
     "metrics/": managers_page("/metrics/"),
     "metrics.json": managers_page("/metrics.json"),

@@ -289,3 +289,17 @@ def test_new_endpoints_get_only_what_happens_after_they_exist(receiver, account)
     earlier = message(account)
     endpoint_for(receiver)
     assert delivery.fan_out([earlier]) == {}
+
+
+def test_old_deliveries_that_ended_are_pruned_and_pending_ones_kept(receiver, account):
+    endpoint = endpoint_for(receiver)
+    delivery.fan_out([message(account), message(account)])
+    delivery.deliver_due(endpoint.pk)
+    old = timezone.now() - timedelta(days=31)
+    Delivery.objects.update(created_at=old)
+    Attempt.objects.update(attempted_at=old)
+    Delivery.objects.filter(pk=Delivery.objects.order_by("pk").first().pk).update(status="pending")
+
+    assert jobs.prune_job() == 1
+    assert list(Delivery.objects.values_list("status", flat=True)) == ["pending"]
+    assert not Attempt.objects.exists()

@@ -96,7 +96,7 @@ def copy_events(events: Sequence[NewEvent]) -> RecordedEvents:
 EVENT_PROPERTIES_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
 
 
-def no_rescore(account_ids: Iterable[int]) -> None:
+def no_rescore(account_ids: Iterable[int], *, hand_raised: Iterable[int] = ()) -> None:
     """Chunks ask for no rescore: one full rescore follows the import."""
 
 
