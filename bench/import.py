@@ -96,6 +96,8 @@ def main():
     parser.add_argument("--accounts", type=int, default=2000)
     parser.add_argument("--people", type=int, default=10_000)
     parser.add_argument("--chunk-size", type=int, default=None)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="validating processes (default: import_events decides by the file's size)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     args = parser.parse_args()
@@ -126,6 +128,8 @@ def main():
             options = ["--source", source.slug, "--no-rescore"]
             if args.chunk_size:
                 options += ["--chunk-size", str(args.chunk_size)]
+            if args.workers is not None:
+                options += ["--workers", str(args.workers)]
             print(f"Importing {path.stat().st_size / 1e6:.1f} MB", file=sys.stderr)
             out = io.StringIO()
             started = time.perf_counter()

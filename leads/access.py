@@ -45,6 +45,11 @@ class Roles:
         return SalesRep.objects.select_related("user").filter(user=user).first()
 
     @property
+    def rep_if_looked_up(self) -> SalesRep | None:
+        """The rep, only if something asked already (no query of its own)."""
+        return self.__dict__.get("rep")
+
+    @property
     def is_sales_person(self) -> bool:
         return self.is_manager or self.rep is not None
 

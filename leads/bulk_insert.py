@@ -5,9 +5,11 @@ at a million events that dominates, so rows here are tuples in column order
 written with COPY on PostgreSQL (executemany elsewhere).
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 
+import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections, models
 
 
@@ -52,18 +54,26 @@ def insert_rows(
 
 
 def _copy_rows(connection, *, table: str, column_list: str, rows: Iterable[Sequence]) -> int:
-    """COPY through the psycopg 3 cursor under Django's: one round trip per
-    buffer instead of per row, and the server parses text JSON into jsonb."""
+    """COPY through psycopg: one round trip per buffer instead of per row,
+    and the server parses text JSON into jsonb."""
     written = 0
-    with (
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY {table} ({column_list}) FROM STDIN") as copy,
-    ):
+    with copy_from_stdin(connection, f"COPY {table} ({column_list}) FROM STDIN") as copy:
         write_row = copy.write_row
         for row in rows:
             write_row(row)
             written += 1
     return written
+
+
+@contextmanager
+def copy_from_stdin(connection, statement: str) -> Iterator[psycopg.Copy]:
+    """psycopg 3's COPY (its public Cursor.copy) on the psycopg connection
+    under Django's, inside Django's transaction. Django has no COPY of its
+    own: this is the one place that reaches under it, and
+    tests/test_bulk_insert.py fails if a Django or psycopg upgrade moves it."""
+    connection.ensure_connection()
+    with connection.connection.cursor() as cursor, cursor.copy(statement) as copy:
+        yield copy
 
 
 def _execute_many(

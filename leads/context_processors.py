@@ -11,15 +11,22 @@ def roles(request):
     found = roles_for(request) if hasattr(request, "roles") else Roles()
     signed_in = found.user is not None and found.user.is_authenticated
     return {
-        "is_manager": bool(found.is_manager),
-        "is_rep": SimpleLazyObject(lambda: found.rep is not None) if signed_in else False,
-        # Counted only when a page shows the navigation (one query).
-        "new_leads": SimpleLazyObject(lambda: new_lead_count(request)) if signed_in else 0,
+        "is_manager": signed_in and found.is_manager,
+        # Evaluated only when a page shows the navigation.
+        "is_rep": SimpleLazyObject(lambda: known_rep(found) is not None) if signed_in else False,
+        "new_leads": SimpleLazyObject(lambda: new_lead_count(request, found)) if signed_in else 0,
     }
 
 
-def new_lead_count(request) -> int:
+def known_rep(roles: Roles):
+    """The user's rep, when the page looked it up already (every rep's page
+    does) or the user is no manager; a manager's own pages (metrics, lab,
+    team) do not pay a query for the navigation."""
+    return roles.rep_if_looked_up if roles.is_manager else roles.rep
+
+
+def new_lead_count(request, roles: Roles) -> int:
     if getattr(request, "queue_just_seen", False):
         return 0
-    rep = roles_for(request).rep
+    rep = known_rep(roles)
     return selectors.new_since_seen(rep).count() if rep else 0

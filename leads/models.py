@@ -10,6 +10,8 @@ from django.db import models
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
+from .timestamps import event_time, planned_time, signup_time
+
 
 class Plan(models.TextChoices):
     FREE = "free", "Free"
@@ -145,8 +147,8 @@ class Account(models.Model):
     country = models.CharField(max_length=2, blank=True, validators=[country_code])
     employee_count = models.PositiveIntegerField(null=True, blank=True)
     plan = models.CharField(max_length=10, choices=Plan.choices, default=Plan.TRIAL)
-    signed_up_at = models.DateTimeField(default=timezone.now)
-    trial_ends_at = models.DateTimeField(null=True, blank=True)
+    signed_up_at = models.DateTimeField(default=timezone.now, validators=[signup_time])
+    trial_ends_at = models.DateTimeField(null=True, blank=True, validators=[planned_time])
     external_id = models.CharField(
         max_length=255,
         unique=True,
@@ -167,7 +169,7 @@ class Account(models.Model):
     sla_due_at = models.DateTimeField(
         null=True, blank=True, help_text="When the owner should have made contact."
     )
-    last_event_at = models.DateTimeField(null=True, blank=True)
+    last_event_at = models.DateTimeField(null=True, blank=True, validators=[event_time])
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -213,8 +215,8 @@ class Person(models.Model):
     name = models.CharField(max_length=200, blank=True)
     title = models.CharField("job title", max_length=200, blank=True)
     traits = models.JSONField(default=dict, blank=True)
-    first_seen_at = models.DateTimeField(null=True, blank=True)
-    last_seen_at = models.DateTimeField(null=True, blank=True)
+    first_seen_at = models.DateTimeField(null=True, blank=True, validators=[event_time])
+    last_seen_at = models.DateTimeField(null=True, blank=True, validators=[event_time])
 
     class Meta:
         verbose_name_plural = "people"
@@ -254,8 +256,8 @@ class Event(models.Model):
     )
     name = models.CharField(max_length=200)
     properties = models.JSONField(default=dict, blank=True)
-    occurred_at = models.DateTimeField()
-    received_at = models.DateTimeField(default=timezone.now)
+    occurred_at = models.DateTimeField(validators=[event_time])
+    received_at = models.DateTimeField(default=timezone.now, validators=[event_time])
     source = models.CharField(max_length=100, default="api")
     message_id = models.CharField(max_length=100, default=new_message_id)
 
@@ -432,8 +434,8 @@ class PendingEvent(models.Model):
     anonymous_id = models.CharField(max_length=255, blank=True, db_index=True)
     name = models.CharField(max_length=200)
     properties = models.JSONField(default=dict, blank=True)
-    occurred_at = models.DateTimeField()
-    received_at = models.DateTimeField(default=timezone.now)
+    occurred_at = models.DateTimeField(validators=[event_time])
+    received_at = models.DateTimeField(default=timezone.now, validators=[event_time])
 
     class Meta:
         ordering = ["occurred_at"]

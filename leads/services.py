@@ -430,7 +430,7 @@ EVENT_COLUMNS = [
 EVENT_BATCH = 500
 # Rows of plain values (ids, names, properties parsed from JSON): no cycles to watch for.
 EVENT_ROWS_JSON = json.JSONEncoder(separators=(",", ":"), check_circular=False)
-# An account's last event time is kept to the minute (see store_events_and_advance).
+# An account's last event time is kept to the minute (see store_events_in_postgresql).
 LAST_EVENT_PRECISION = timedelta(minutes=1)
 
 
@@ -444,7 +444,7 @@ def record_events(events: Sequence[NewEvent]) -> RecordedEvents:
     accounts got new events: the caller asks scoring to rescore them
     (scoring sits above this module and is told, never called from here).
     """
-    store = store_events_and_advance if connection.vendor == "postgresql" else store_events_then_advance
+    store = store_events_in_postgresql if connection.vendor == "postgresql" else store_events_in_sqlite
     stored_per_account: dict[int, int] = {}
     for start in range(0, len(events), EVENT_BATCH):
         for account_id, stored in store(events[start : start + EVENT_BATCH]):
@@ -455,7 +455,7 @@ def record_events(events: Sequence[NewEvent]) -> RecordedEvents:
     )
 
 
-def store_events_and_advance(batch: Sequence[NewEvent]) -> list[tuple[int, int]]:
+def store_events_in_postgresql(batch: Sequence[NewEvent]) -> list[tuple[int, int]]:
     """PostgreSQL, one statement: insert the new events, move each account's
     last event time forward (to LAST_EVENT_PRECISION: busy accounts get events
     in every batch, and skipping the rewrite within the minute spares the
@@ -496,7 +496,7 @@ def store_events_and_advance(batch: Sequence[NewEvent]) -> list[tuple[int, int]]
         return cursor.fetchall()
 
 
-def store_events_then_advance(batch: Sequence[NewEvent]) -> list[tuple[int, int]]:
+def store_events_in_sqlite(batch: Sequence[NewEvent]) -> list[tuple[int, int]]:
     """Elsewhere (SQLite): insert, then one UPDATE of the accounts' last event times."""
     latest: dict[int, datetime] = {}
     stored: dict[int, int] = {}

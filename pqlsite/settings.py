@@ -251,6 +251,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON under the bounds ingest keeps (depth, NUL, lone surrogates): a 400 naming the field.
     "DEFAULT_PARSER_CLASSES": [
         "leads.api.parsers.JSONParser",
         "rest_framework.parsers.FormParser",

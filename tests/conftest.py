@@ -137,12 +137,21 @@ def book(db):
 
 
 def test_redis_url() -> str | None:
-    """The configured Redis, on a database of its own that tests may flush
-    (TEST_REDIS_DB, 15 unless set, so that two checkouts can test at once)."""
+    """The configured Redis, on a database of its own that tests may flush.
+
+    TEST_REDIS_DB (15 unless set, so that two checkouts can test at once) is
+    the first pytest-xdist worker's; each further worker counts down from it
+    (gw1 on TEST_REDIS_DB - 1, ...), so two workers never flush each other's
+    queues. Keep them clear of 13, which the load-script test flushes."""
     url = os.environ.get("REDIS_URL")
     if not url:
         return None
-    index = os.environ.get("TEST_REDIS_DB", "15")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(os.environ.get("TEST_REDIS_DB", "15")) - int(worker.removeprefix("gw"))
+    if not 0 <= index <= 15:
+        raise pytest.UsageError(
+            f"xdist worker {worker} would test on Redis database {index}: raise TEST_REDIS_DB or use fewer workers"
+        )
     return url.rsplit("/", 1)[0] + f"/{index}" if url.count("/") >= 3 else url.rstrip("/") + f"/{index}"
 
 
@@ -264,29 +273,51 @@ def definition():
     )
 
 
-def fuzz_operations(schema, *, examples: int, **call_options) -> int:
-    """Send generated input to every operation of a schemathesis schema and
-    require no 5xx. The same examples on every run, so CI is repeatable.
-    Returns how many operations were walked."""
+def openapi_document(*, prefix: str = "") -> dict:
+    """The OpenAPI document as drf-spectacular generates it, with the paths under `prefix`."""
+    import json
+
+    from drf_spectacular.generators import SchemaGenerator
+    from drf_spectacular.renderers import OpenApiJsonRenderer
+
+    document = json.loads(OpenApiJsonRenderer().render(SchemaGenerator().get_schema(public=True)))
+    document["paths"] = {path: item for path, item in document["paths"].items() if path.startswith(prefix)}
+    return document
+
+
+def operation_labels(document: dict) -> list[str]:
+    """Each operation's label ("POST /v1/batch"): one fuzz test per operation,
+    so that pytest-xdist spreads them over its workers."""
+    import schemathesis
+
+    return [result.ok().label for result in schemathesis.openapi.from_dict(document).get_all_operations()]
+
+
+def fuzz_operation(document: dict, label: str, *, examples: int, **call_options) -> None:
+    """Send generated input to one operation, served by the WSGI app, and
+    require no 5xx. The same examples on every run, so CI is repeatable."""
+    import schemathesis
+    from django.core.wsgi import get_wsgi_application
     from hypothesis import HealthCheck, given, settings
     from schemathesis.checks import not_a_server_error
 
-    operations = [result.ok() for result in schema.get_all_operations()]
-    for operation in operations:
+    schema = schemathesis.openapi.from_dict(document)
+    schema.app = get_wsgi_application()
+    operation = schema.find_operation_by_label(label)
+    assert operation is not None, label
 
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=examples,
-            deadline=None,
-            database=None,
-            derandomize=True,
-            suppress_health_check=list(HealthCheck),
-        )
-        def call(case):
-            case.call_and_validate(checks=[not_a_server_error], **call_options)
+    @given(case=operation.as_strategy())
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
+    def call(case):
+        case.call_and_validate(checks=[not_a_server_error], **call_options)
 
-        call()
-    return len(operations)
+    call()
 
 
 @pytest.fixture

@@ -1,8 +1,6 @@
 """Filters of the REST API (django-filter): each names its query parameter,
 and a bad value is a 400 that names it."""
 
-from datetime import UTC
-
 import django_filters as filters
 from django import forms
 from django.core.exceptions import ValidationError
@@ -12,15 +10,23 @@ from rest_framework import filters as drf_filters
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
 from leads.models import Account, Event, LeadStatus, Person, Plan, StatusCause, StatusChange, Tier
+from leads.timestamps import to_utc
 
 
 class UtcDateTimeField(IsoDateTimeField):
     """ISO 8601 with any offset Python accepts, handed on in UTC (PostgreSQL
-    refuses offsets beyond 15:59)."""
+    refuses offsets beyond 15:59); a time with no UTC equivalent (year 1 at
+    +14:00) is a 400 naming the parameter. A bound to filter by may be any
+    time UTC can hold: only stored times keep to leads.timestamps' ranges."""
 
     def to_python(self, value):
         moment = super().to_python(value)
-        return moment.astimezone(UTC) if moment else moment
+        if not moment:
+            return moment
+        utc = to_utc(moment)
+        if utc is None:
+            raise ValidationError("Out of range: this time has no UTC equivalent.", code="time_out_of_range")
+        return utc
 
 
 class DateTimeFilter(filters.IsoDateTimeFilter):

@@ -2,7 +2,7 @@
 
 import logging
 
-from .services import expire_pending_events
+from .pending import expire_pending_events
 
 log = logging.getLogger(__name__)
 

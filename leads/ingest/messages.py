@@ -2,12 +2,16 @@
 of what is wrong with them (the field and the message's index). Pure: no ORM,
 no HTTP, so every rule is unit-tested on plain values."""
 
-import json
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
+
+import orjson
+
+from ..client_json import MAX_DEPTH, deep_path, path, too_deep
+from ..timestamps import EVENT_TIMES, SIGNUP_TIMES, TimeRange, parse_iso, to_utc
 
 # Segment's limits (KB as its libraries count them: 1,024 bytes).
 MESSAGE_LIMIT = 32 * 1024
@@ -21,6 +25,10 @@ CALLS = ("track", "identify", "group", "page", "screen", "alias")
 EVENT_CALLS = frozenset({"track", "page", "screen"})
 PLANS = frozenset({"free", "trial", "paid"})
 MAX_EMPLOYEES = 2_147_483_647
+# Objects and arrays an object that is stored (properties, traits) may nest,
+# itself counted: a batch's body holds it four levels down, within the
+# MAX_DEPTH the API keeps for a whole body.
+STORED_DEPTH = MAX_DEPTH - 4
 # How a size problem's message starts; a payload with only those is "too_large".
 OVER_LIMIT = "over the"
 
@@ -74,10 +82,14 @@ class Message:
     traits: dict = field(default_factory=dict)
 
 
-def parse_batch(payload: Any, *, received_at: datetime, body_size: int) -> list[Message]:
+def parse_batch(
+    payload: Any, *, received_at: datetime, body_size: int, correct_clocks: bool = True
+) -> list[Message]:
     """Messages of a /v1/batch body ({"batch": [...], "sentAt": ...}), in
     order, a message id sent twice in the batch counted once. Raises
-    InvalidPayload listing every problem found."""
+    InvalidPayload listing every problem found. `correct_clocks` False (a
+    backfill through /v1/import) takes each timestamp as sent: its sentAt
+    says when a copy was sent, perhaps long after."""
     if not isinstance(payload, dict):
         raise InvalidPayload([Problem(None, "body", "must be a JSON object")])
     batch = payload.get("batch")
@@ -91,14 +103,16 @@ def parse_batch(payload: Any, *, received_at: datetime, body_size: int) -> list[
             code="too_large",
         )
     problems: list[Problem] = []
-    sent_at = _timestamp(payload, "sentAt", None, problems)
+    sent_at = Reader(payload, None, problems, received_at=received_at).time("sentAt")
+    if not correct_clocks:
+        sent_at = None
     # A body no larger than the message limit cannot hold a message over it.
     check_sizes = body_size > MESSAGE_LIMIT
     messages = []
     for index, raw in enumerate(batch):
         message = _message(
             raw, index=index, call=None, sent_at=sent_at, received_at=received_at,
-            check_size=check_sizes, problems=problems,
+            check_size=check_sizes, problems=problems, correct_clocks=correct_clocks,
         )
         if message is not None:
             messages.append(message)
@@ -117,7 +131,7 @@ def parse_call(payload: Any, *, call: str, received_at: datetime) -> Message:
         payload, index=None, call=call, sent_at=None, received_at=received_at,
         check_size=False, problems=problems,
     )
-    if problems:
+    if problems or message is None:
         raise InvalidPayload(problems, code=_code(problems))
     assert message is not None  # no problem found: a message was made
     return message
@@ -140,6 +154,55 @@ def _first_of_each_id(messages: list[Message]) -> list[Message]:
     return unique
 
 
+class Reader:
+    """Reads the fields of one message (or of the batch), noting each
+    problem with the field's name and the message's index."""
+
+    __slots__ = ("found", "index", "problems", "raw", "received_at")
+
+    def __init__(self, raw: dict, index: int | None, problems: list[Problem], *, received_at: datetime):
+        self.raw, self.index, self.problems = raw, index, problems
+        self.received_at = received_at
+        self.found = len(problems)  # problems before this message's
+
+    def problem(self, name: str, message: str) -> None:
+        self.problems.append(Problem(self.index, name, message))
+
+    def require(self, name: str, value, message: str = "required") -> None:
+        """A problem when `value` is empty, unless the field has one already."""
+        if not value and not self.reported(name):
+            self.problem(name, message)
+
+    def reported(self, *fields: str) -> bool:
+        """Whether one of these fields already has a problem (so "required" is not added)."""
+        return any(problem.field in fields for problem in self.problems[self.found :])
+
+    @property
+    def ok(self) -> bool:
+        return len(self.problems) == self.found
+
+    def id(self, name: str, *, limit: int = ID_LENGTH) -> str:
+        return _id(self.raw, name, self.index, self.problems, limit=limit)
+
+    def object(self, name: str) -> dict:
+        return _object(self.raw, name, self.index, self.problems)
+
+    def stored_object(self, name: str) -> dict:
+        """An object that is stored (properties, traits), within STORED_DEPTH."""
+        return _within_depth(self.object(name), name, self)
+
+    def string(self, name: str) -> str:
+        return _string(self.raw, name, self.index, self.problems)
+
+    def time(self, name: str) -> datetime | None:
+        """An ISO 8601 time in UTC, or None when absent or a problem."""
+        return _time(self.raw.get(name), name, self.index, self.problems)
+
+    def context(self) -> dict:
+        context = self.raw.get("context")
+        return context if isinstance(context, dict) else {}
+
+
 def _message(
     raw: Any,
     *,
@@ -149,91 +212,146 @@ def _message(
     received_at: datetime,
     check_size: bool,
     problems: list[Problem],
+    correct_clocks: bool = True,
 ) -> Message | None:
+    """One message, or None with its problems noted."""
     if not isinstance(raw, dict):
         problems.append(Problem(index, "", "must be a JSON object"))
         return None
-    if check_size:
-        size = len(json.dumps(raw, separators=(",", ":"), ensure_ascii=False).encode())
-        if size > MESSAGE_LIMIT:
-            problems.append(
-                Problem(index, "", f"{OVER_LIMIT} 32 KB limit per message ({size:,} bytes)")
-            )
-            return None
-    found = len(problems)
-
+    if check_size and _over_size(raw, index, problems):
+        return None
+    read = Reader(raw, index, problems, received_at=received_at)
+    call = call or _call(read)
     if call is None:
-        call = raw.get("type")
-        if call is None:
-            problems.append(Problem(index, "type", "required"))
-            return None
-        if call not in CALLS:
-            problems.append(Problem(index, "type", f"must be one of {', '.join(CALLS)}"))
-            return None
-
-    message_id = _id(raw, "messageId", index, problems, limit=MESSAGE_ID_LENGTH - 1)
-    if not message_id and not _reported(problems, found, "messageId"):
-        problems.append(Problem(index, "messageId", "required"))
-    user_id = _id(raw, "userId", index, problems)
-    anonymous_id = _id(raw, "anonymousId", index, problems)
-    for name in ("context", "integrations"):
-        _object(raw, name, index, problems)
-    timestamp = _timestamp(raw, "timestamp", index, problems)
-    original = _timestamp(raw, "originalTimestamp", index, problems)
-    own_sent_at = _timestamp(raw, "sentAt", index, problems)
-    occurred_at = timestamp or original or own_sent_at or sent_at or received_at
-
+        return None
     message = Message(
         call=call,
-        message_id=message_id,
-        occurred_at=occurred_at,
-        user_id=user_id,
-        anonymous_id=anonymous_id,
+        message_id=read.id("messageId", limit=MESSAGE_ID_LENGTH - 1),
+        occurred_at=_occurred_at(read, sent_at=sent_at, correct_clock=correct_clocks),
+        user_id=read.id("userId"),
+        anonymous_id=read.id("anonymousId"),
     )
-    if call == "alias":
-        message.previous_id = _id(raw, "previousId", index, problems)
-        if not message.previous_id and not _reported(problems, found, "previousId"):
-            problems.append(Problem(index, "previousId", "required for alias"))
-        if not user_id and not _reported(problems, found, "userId"):
-            problems.append(Problem(index, "userId", "required for alias"))
-    elif not user_id and not anonymous_id and not _reported(problems, found, "userId", "anonymousId"):
-        problems.append(Problem(index, "userId", f"userId or anonymousId required for {call}"))
+    read.require("messageId", message.message_id)
+    for name in ("context", "integrations"):
+        read.object(name)
+    CALL_FIELDS[call](message, read)
+    return message if read.ok else None
 
-    if call in EVENT_CALLS:
-        # B2B clients name the account an event belongs to (Segment's context.groupId).
-        message.group_id = _context_id(raw, "groupId", index, problems)
-    if call == "track":
-        event = raw.get("event")
-        if event is None or event == "":
-            problems.append(Problem(index, "event", "required for track"))
-        elif not isinstance(event, str):
-            problems.append(Problem(index, "event", "must be a string"))
-        elif len(event) > EVENT_NAME_LENGTH:
-            problems.append(Problem(index, "event", f"at most {EVENT_NAME_LENGTH} characters"))
-        else:
-            message.event = event
-        message.properties = _object(raw, "properties", index, problems)
-    elif call in ("page", "screen"):
-        name = _string(raw, "name", index, problems)
-        category = _string(raw, "category", index, problems)
-        message.event = viewed_event_name(call, name)
-        message.properties = dict(_object(raw, "properties", index, problems))
-        if name:
-            message.properties["name"] = name
-        if category:
-            message.properties["category"] = category
-    elif call == "identify":
-        # RudderStack's library sends identify's traits in context.traits.
-        traits = {**_context_traits(raw, index, problems), **_object(raw, "traits", index, problems)}
-        message.columns, message.traits = person_traits(traits, index, problems)
-    elif call == "group":
-        message.group_id = _id(raw, "groupId", index, problems)
-        if not message.group_id and not _reported(problems, found, "groupId"):
-            problems.append(Problem(index, "groupId", "required for group"))
-        message.columns, message.traits = account_traits(
-            _object(raw, "traits", index, problems), index, problems
-        )
-    return message if len(problems) == found else None
+
+def _over_size(raw: dict, index: int | None, problems: list[Problem]) -> bool:
+    try:
+        size = len(orjson.dumps(raw))
+    except orjson.JSONEncodeError:  # nested past orjson's 254 levels: no message is
+        size = MESSAGE_LIMIT + 1
+    if size <= MESSAGE_LIMIT:
+        return False
+    problems.append(Problem(index, "", f"{OVER_LIMIT} 32 KB limit per message ({size:,} bytes)"))
+    return True
+
+
+def _call(read: Reader) -> str | None:
+    """The message's type in a batch."""
+    call = read.raw.get("type")
+    if call is None:
+        read.problem("type", "required")
+    elif call not in CALLS:
+        read.problem("type", f"must be one of {', '.join(CALLS)}")
+    else:
+        return call
+    return None
+
+
+def _occurred_at(read: Reader, *, sent_at: datetime | None, correct_clock: bool = True) -> datetime:
+    """When it happened, by the client's clock corrected as Segment does:
+    timestamp + (receivedAt - sentAt), the message's own sentAt before the
+    batch's. A time still outside EVENT_TIMES is a problem (the message is
+    refused, not clamped: a clock that far off is a bug worth seeing)."""
+    timestamp, original = read.time("timestamp"), read.time("originalTimestamp")
+    name = "timestamp" if timestamp else "originalTimestamp"
+    timestamp = timestamp or original
+    sent_at = (read.time("sentAt") or sent_at) if correct_clock else None
+    received_at = read.received_at
+    if timestamp is None:
+        return received_at  # sent as it happened
+    corrected = ""
+    if sent_at is not None:
+        try:
+            timestamp += received_at - sent_at
+        except OverflowError:
+            read.problem(name, "is out of range once corrected by sentAt")
+            return received_at
+        corrected = " (once corrected by sentAt)"
+    problem = EVENT_TIMES.problem(timestamp, now=received_at)
+    if problem:
+        read.problem(name, problem + corrected)
+    return timestamp
+
+
+def _track(message: Message, read: Reader) -> None:
+    _require_a_user(message, read)
+    message.group_id = _context_id(read, "groupId")
+    event = read.raw.get("event")
+    if event is None or event == "":
+        read.problem("event", "required for track")
+    elif not isinstance(event, str):
+        read.problem("event", "must be a string")
+    elif len(event) > EVENT_NAME_LENGTH:
+        read.problem("event", f"at most {EVENT_NAME_LENGTH} characters")
+    else:
+        message.event = event
+    message.properties = read.stored_object("properties")
+
+
+def _viewed(message: Message, read: Reader) -> None:
+    """page and screen: an event named for what was viewed."""
+    _require_a_user(message, read)
+    message.group_id = _context_id(read, "groupId")
+    name = read.string("name")
+    category = read.string("category")
+    message.event = viewed_event_name(message.call, name)
+    message.properties = dict(read.stored_object("properties"))
+    if name:
+        message.properties["name"] = name
+    if category:
+        message.properties["category"] = category
+
+
+def _identify(message: Message, read: Reader) -> None:
+    _require_a_user(message, read)
+    # RudderStack's library sends identify's traits in context.traits.
+    traits = {**_context_traits(read), **read.stored_object("traits")}
+    message.columns, message.traits = person_traits(traits, read.index, read.problems)
+
+
+def _group(message: Message, read: Reader) -> None:
+    _require_a_user(message, read)
+    message.group_id = read.id("groupId")
+    read.require("groupId", message.group_id, "required for group")
+    message.columns, message.traits = account_traits(
+        read.stored_object("traits"), read.index, read.problems, now=read.received_at
+    )
+
+
+def _alias(message: Message, read: Reader) -> None:
+    message.previous_id = read.id("previousId")
+    read.require("previousId", message.previous_id, "required for alias")
+    read.require("userId", message.user_id, "required for alias")
+
+
+def _require_a_user(message: Message, read: Reader) -> None:
+    if not message.user_id and not message.anonymous_id and not read.reported("userId", "anonymousId"):
+        read.problem("userId", f"userId or anonymousId required for {message.call}")
+
+
+# What each call reads besides the fields all calls share.
+CALL_FIELDS = {
+    "track": _track,
+    "page": _viewed,
+    "screen": _viewed,
+    "identify": _identify,
+    "group": _group,
+    "alias": _alias,
+}
 
 
 def viewed_event_name(call: str, name: str) -> str:
@@ -266,12 +384,15 @@ def person_traits(traits: dict, index: int | None, problems: list[Problem]) -> t
     return columns, others
 
 
-def account_traits(traits: dict, index: int | None, problems: list[Problem]) -> tuple[dict, dict]:
+def account_traits(
+    traits: dict, index: int | None, problems: list[Problem], *, now: datetime | None = None
+) -> tuple[dict, dict]:
     """group's traits split into an account's columns (name, domain,
     industry, country, employee_count, plan, signed_up_at) and the rest.
     A value of the wrong JSON type is a problem; a value of the right type
     that does not fit its column (a country that is not a two-letter code, a
-    plan other than free/trial/paid) stays among the traits."""
+    plan other than free/trial/paid, a createdAt that is not ISO 8601)
+    stays among the traits; a createdAt outside SIGNUP_TIMES is a problem."""
     others = dict(traits)
     columns: dict = {}
 
@@ -303,9 +424,11 @@ def account_traits(traits: dict, index: int | None, problems: list[Problem]) -> 
         if host and len(host) <= 253:
             columns["domain"] = host.removeprefix("www.")
     created = _trait_string(traits, "createdAt", index, problems)
-    if created:
-        signed_up_at = parse_timestamp(created)
-        if signed_up_at is not None:
+    signed_up_at = parse_iso(created) if created else None
+    if signed_up_at is not None:
+        found = len(problems)
+        signed_up_at = _in_range(signed_up_at, "traits.createdAt", index, problems, SIGNUP_TIMES, now=now)
+        if len(problems) == found:
             take("createdAt", "signed_up_at", signed_up_at)
     return columns, others
 
@@ -329,30 +452,28 @@ def _employees(traits: dict, index, problems) -> int | None:
     return value if 0 <= value <= MAX_EMPLOYEES else None
 
 
-def parse_timestamp(value: str) -> datetime | None:
-    """ISO 8601 as Segment's libraries send it; a time without a zone is UTC."""
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-def _timestamp(raw: dict, name: str, index, problems) -> datetime | None:
-    value = raw.get(name)
+def _time(value: Any, name: str, index, problems) -> datetime | None:
+    """An ISO 8601 time in UTC; None when absent, or a problem."""
     if value is None or value == "":
         return None
-    if isinstance(value, str):
-        parsed = parse_timestamp(value)
-        if parsed is not None:
-            return parsed
-    problems.append(Problem(index, name, "must be an ISO 8601 date-time, e.g. 2025-01-31T12:00:00Z"))
-    return None
+    parsed = parse_iso(value) if isinstance(value, str) else None
+    if parsed is None:
+        problems.append(Problem(index, name, "must be an ISO 8601 date-time, e.g. 2025-01-31T12:00:00Z"))
+        return None
+    utc = to_utc(parsed)
+    if utc is None:
+        problems.append(Problem(index, name, "is out of range: it has no UTC equivalent"))
+    return utc
 
 
-def _reported(problems: list[Problem], since: int, *fields: str) -> bool:
-    """Whether one of these fields already has a problem (so "required" is not added)."""
-    return any(problem.field in fields for problem in problems[since:])
+def _in_range(value: datetime, name: str, index, problems, allowed: TimeRange, *, now=None) -> datetime | None:
+    """`value` in UTC, or None with a problem when outside `allowed`."""
+    utc = to_utc(value)
+    problem = "is out of range: it has no UTC equivalent" if utc is None else allowed.problem(utc, now=now)
+    if problem:
+        problems.append(Problem(index, name, problem))
+        return None
+    return utc
 
 
 def _id(raw: dict, name: str, index, problems, *, limit: int = ID_LENGTH) -> str:
@@ -382,26 +503,33 @@ def _object(raw: dict, name: str, index, problems) -> dict:
     return value
 
 
-def _context_id(raw: dict, name: str, index, problems) -> str:
-    """An id inside `context`, checked as a top-level id is."""
-    context = raw.get("context")
-    if not isinstance(context, dict):
-        return ""
+def _context_id(read: Reader, name: str) -> str:
+    """An id inside `context` (B2B clients name an event's account in
+    context.groupId), checked as a top-level id is."""
     found: list[Problem] = []
-    value = _id(context, name, index, found)
-    problems.extend(Problem(index, f"context.{name}", problem.message) for problem in found)
+    value = _id(read.context(), name, read.index, found)
+    for problem in found:
+        read.problem(f"context.{name}", problem.message)
     return value
 
 
-def _context_traits(raw: dict, index, problems) -> dict:
-    context = raw.get("context")
-    traits = context.get("traits") if isinstance(context, dict) else None
+def _context_traits(read: Reader) -> dict:
+    traits = read.context().get("traits")
     if traits is None:
         return {}
     if not isinstance(traits, dict):
-        problems.append(Problem(index, "context.traits", "must be a JSON object"))
+        read.problem("context.traits", "must be a JSON object")
         return {}
-    return traits
+    return _within_depth(traits, "context.traits", read)
+
+
+def _within_depth(value: dict, name: str, read: Reader) -> dict:
+    """`value`, or {} with a problem naming where it nests past STORED_DEPTH."""
+    if not too_deep(value, STORED_DEPTH):
+        return value
+    where = path([*name.split("."), *deep_path(value, STORED_DEPTH)])
+    read.problem(where, f"nested deeper than {STORED_DEPTH} levels")
+    return {}
 
 
 def _string(raw: dict, name: str, index, problems) -> str:

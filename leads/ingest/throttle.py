@@ -1,15 +1,21 @@
-"""Requests per write key, counted in the cache (Redis when configured, so
-every web process shares the count) in fixed windows: one increment a request,
-where DRF's throttles keep and rewrite a list of every request's time."""
+"""Requests per write key, counted in the cache's Redis (so every web
+process shares the count) in fixed windows: one increment a request, where
+DRF's throttles keep and rewrite a list of every request's time.
 
+This module owns its Redis client, made from the cache's settings (as
+Sentry's ratelimits/redis.py owns its own), so it never reaches into the
+cache backend's private attributes; without a Redis cache it counts in the
+cache itself."""
+
+import functools
 import logging
 import math
 import time
 from typing import cast
 
+import redis
 from django.conf import settings
-from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
@@ -54,11 +60,10 @@ def count_request(counter: str, *, timeout: int) -> int:
     """Add one to the window's count and return it. On Redis one round trip
     (Django's cache.incr takes two, EXISTS then INCR, and every batch pays
     for it); elsewhere the cache's own atomic increment."""
-    backend = caches[DEFAULT_CACHE_ALIAS]
-    if isinstance(backend, RedisCache):
-        key = backend.make_and_validate_key(counter)
-        # The backend's own client and pool (RedisCache keeps them as _cache).
-        with backend._cache.get_client(key, write=True).pipeline(transaction=False) as pipe:  # type: ignore[attr-defined]
+    client = redis_client()
+    if client is not None:
+        key = cache.make_key(counter)  # where the cache would keep it
+        with client.pipeline(transaction=False) as pipe:
             pipe.set(key, 0, ex=timeout, nx=True)
             pipe.incr(key)
             return pipe.execute()[1]
@@ -66,3 +71,29 @@ def count_request(counter: str, *, timeout: int) -> int:
         return cache.incr(counter)
     except ValueError:  # the window's first request
         return 1 if cache.add(counter, 1, timeout=timeout) else cache.incr(counter)
+
+
+REDIS_CACHE = "django.core.cache.backends.redis.RedisCache"
+
+
+def redis_client() -> redis.Redis | None:
+    """The client for the default cache's Redis (its first server, where
+    the cache writes), or None when the cache is not on Redis."""
+    config = settings.CACHES[DEFAULT_CACHE_ALIAS]
+    if config.get("BACKEND") != REDIS_CACHE:
+        return None
+    location = config["LOCATION"]
+    if not isinstance(location, str):
+        location = location[0]
+    options = config.get("OPTIONS", {})
+    return _connect(
+        location.split(",")[0].strip(),
+        connect_timeout=options.get("socket_connect_timeout", 1),
+        timeout=options.get("socket_timeout", 1),
+    )
+
+
+@functools.cache
+def _connect(url: str, *, connect_timeout: float, timeout: float) -> redis.Redis:
+    """One client (and connection pool) per process and server."""
+    return redis.Redis.from_url(url, socket_connect_timeout=connect_timeout, socket_timeout=timeout)

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from io import StringIO
 from pathlib import Path
 
@@ -18,9 +19,13 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
+from django.db import connection, transaction
+from django.utils import timezone
 
+from leads.ingest.history import store
 from leads.models import Account, Event, ImportedChunk, LeadStatus, Person, Source, StatusChange
+from leads.services import NewEvent
+from scoring.definitions import create_definition
 from scoring.models import ScoringRun
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -290,3 +295,48 @@ def test_rows_the_database_cannot_store_are_refused_not_fatal(tmp_path, source):
 
     assert list(Event.objects.values_list("message_id", "name")) == [("ok", "\U0001f600")]
     assert out.splitlines()[-1].endswith("stored=1 pending=0 profiles=1 duplicates=0 rejected=4")
+
+
+def test_validating_in_a_process_of_its_own_stores_the_same(tmp_path, source):
+    path = history_file(tmp_path)
+
+    out = run_import(path, "--source", "product", "--chunk-size", "4", "--workers", "1")
+
+    assert out.splitlines()[-1] == "read=15 stored=5 pending=0 profiles=2 duplicates=2 rejected=6"
+    assert Event.objects.count() == 5
+
+
+def test_an_event_stored_live_during_the_copy_is_skipped_not_fatal(source, monkeypatch):
+    account = Account.objects.create(name="Harbor", external_id="acct_harbor")
+    at = timezone.now()
+    Event.objects.create(account=account, name="login", occurred_at=at, source="product", message_id="live-1")
+    events = [NewEvent(account_id=account.pk, name="login", occurred_at=at, message_id=message_id, source="product")
+              for message_id in ("live-1", "new-1")]
+    # As if a live request stored live-1 between the lookup and the COPY.
+    monkeypatch.setattr(store, "already_stored", lambda events: set())
+
+    with transaction.atomic():
+        recorded = store.copy_events(events)
+
+    assert (recorded.stored, recorded.duplicates, recorded.account_ids) == (1, 1, [account.pk])
+    assert sorted(Event.objects.values_list("message_id", flat=True)) == ["live-1", "new-1"]
+
+
+def test_the_full_rescore_after_an_import_sets_when_time_alone_changes_the_score(tmp_path, source):
+    create_definition(
+        name="Recent logins", is_active=True, score_threshold=100,
+        criteria=[dict(label="Logged in lately", role="trigger", event_name="login", operator="gte", value="1",
+                       window="last_days", window_days=14)],
+    )
+    logged_in = (timezone.now() - timedelta(days=3)).replace(microsecond=0)
+    path = write_jsonl(tmp_path / "recent.jsonl", [
+        {"type": "group", "messageId": "g", "userId": "u1", "groupId": "acct_harbor",
+         "timestamp": "2025-03-01T09:00:00Z"},
+        track("t1", at=logged_in.isoformat()),
+    ])
+
+    run_import(path, "--source", "product")
+
+    score = Account.objects.get().score
+    assert score.qualifies
+    assert score.next_change_at == logged_in + timedelta(days=14)  # when the login leaves the window

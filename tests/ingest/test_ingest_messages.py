@@ -45,15 +45,61 @@ def test_a_track_call_becomes_an_event_message():
 @pytest.mark.parametrize(
     ("fields", "expected"),
     [
-        ({"timestamp": "2025-02-01T10:00:00Z", "originalTimestamp": "2025-01-01T00:00:00Z"}, "2025-02-01"),
-        ({"originalTimestamp": "2025-01-01T00:00:00+00:00"}, "2025-01-01"),
-        ({"sentAt": "2024-12-01T00:00:00Z"}, "2024-12-01"),
-        ({}, "2024-11-01"),  # the batch's sentAt
+        ({"timestamp": "2025-02-01T10:00:00Z", "originalTimestamp": "2025-01-01T00:00:00Z"}, "2025-02-01T10:00:00"),
+        ({"originalTimestamp": "2025-01-01T00:00:00+00:00"}, "2025-01-01T00:00:00"),
     ],
 )
-def test_the_time_is_timestamp_else_original_timestamp_else_sent_at(fields, expected):
-    [message] = parse(track(**fields), sentAt="2024-11-01T00:00:00Z")
-    assert message.occurred_at.date().isoformat() == expected
+def test_the_time_is_timestamp_else_original_timestamp(fields, expected):
+    [message] = parse(track(**fields))
+    assert message.occurred_at == datetime.fromisoformat(expected).replace(tzinfo=UTC)
+
+
+def test_a_client_clock_is_corrected_by_the_batch_sent_at():
+    """Segment's rule: timestamp + (receivedAt - sentAt). This client's clock
+    runs two hours behind: sent at 10:00 by its clock, received at 12:00."""
+    [message] = parse(track(timestamp="2025-03-01T09:30:00Z"), sentAt="2025-03-01T10:00:00Z")
+    assert message.occurred_at == datetime(2025, 3, 1, 11, 30, tzinfo=UTC)
+
+
+def test_a_message_sent_at_wins_over_the_batch_sent_at():
+    [message] = parse(
+        track(timestamp="2025-03-01T09:30:00Z", sentAt="2025-03-01T11:00:00Z"), sentAt="2025-03-01T10:00:00Z"
+    )
+    assert message.occurred_at == datetime(2025, 3, 1, 10, 30, tzinfo=UTC)
+
+
+def test_a_message_without_a_timestamp_happened_when_received_whatever_its_sent_at():
+    [message] = parse(track(sentAt="2024-12-01T00:00:00Z"), sentAt="2024-11-01T00:00:00Z")
+    assert message.occurred_at == RECEIVED
+
+
+def test_a_client_clock_years_ahead_is_corrected_not_refused():
+    [message] = parse(track(timestamp="2200-01-01T11:59:00Z"), sentAt="2200-01-01T12:00:00Z")
+    assert message.occurred_at == datetime(2025, 3, 1, 11, 59, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"timestamp": "2200-01-01T00:00:00Z"}, "batch[0].timestamp: must be at most 1 day from now"),
+        ({"timestamp": "2025-03-02T12:00:01Z"}, "batch[0].timestamp: must be at most 1 day from now"),
+        ({"timestamp": "1999-12-31T23:59:59Z"}, "batch[0].timestamp: must be 2000-01-01 or later"),
+        ({"timestamp": "0001-01-01T00:00:00+14:00"}, "batch[0].timestamp: is out of range: it has no UTC equivalent"),
+        ({"timestamp": "9999-12-31T23:59:59-05:00"}, "batch[0].timestamp: is out of range: it has no UTC equivalent"),
+        ({"originalTimestamp": "9999-12-31T23:59:59Z"}, "batch[0].originalTimestamp: must be at most 1 day from now"),
+        (
+            {"timestamp": "2200-01-01T00:00:00Z", "sentAt": "2025-03-01T12:00:00Z"},
+            "batch[0].timestamp: must be at most 1 day from now (once corrected by sentAt)",
+        ),
+        (
+            {"timestamp": "9999-12-31T00:00:00Z", "sentAt": "0001-01-01T00:00:00Z"},
+            "batch[0].timestamp: is out of range once corrected by sentAt",
+        ),
+        ({"sentAt": "0001-01-01T00:00:00+14:00"}, "batch[0].sentAt: is out of range: it has no UTC equivalent"),
+    ],
+)
+def test_an_event_time_out_of_range_is_refused_naming_the_field(fields, expected):
+    assert problems(track(**fields)) == [expected]
 
 
 def test_without_any_time_an_event_happened_when_it_was_received():

@@ -317,7 +317,7 @@ def test_team_page_queries_do_not_grow_with_the_team(manager, rep, definition, d
     qualify_and_assign(*(lead(f"Co {i}", rep=rep if i % 2 else None) for i in range(30)))
     client = signed_in(manager)
     # 12, and 2 for the scoring freshness panel.
-    with django_assert_num_queries(14):
+    with django_assert_num_queries(13):
         assert client.get(reverse("team")).status_code == 200
 
 

@@ -310,7 +310,7 @@ def test_a_connection_dropped_mid_batch_is_a_503_and_the_resend_stores_each_even
     postgres_only()
     from leads import services
 
-    keep_going = services.store_events_and_advance
+    keep_going = services.store_events_in_postgresql
     drops = []
 
     def drop_the_connection_first(batch):
@@ -321,7 +321,7 @@ def test_a_connection_dropped_mid_batch_is_a_503_and_the_resend_stores_each_even
         return keep_going(batch)
 
     # The people are written by then: the drop comes in the middle of the batch.
-    monkeypatch.setattr(services, "store_events_and_advance", drop_the_connection_first)
+    monkeypatch.setattr(services, "store_events_in_postgresql", drop_the_connection_first)
     messages = [*signup(), *logins(0, 5)]
 
     dropped = send(client, *messages, key=source.write_key)

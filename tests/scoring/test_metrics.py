@@ -230,7 +230,7 @@ def period_query():
 
 
 def test_the_page_shows_the_figures_charts_and_tables(manager_client, period_book, django_assert_num_queries):
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(10):
         response = manager_client.get(reverse("metrics"), period_query())
 
     assert response.status_code == 200

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from ...models import Account, LeadStatus, StatusCause, StatusChange
 from ...services import move_accounts
-from ..messages import parse_timestamp
+from ...timestamps import parse_iso
 
 # What CRMs call the two outcomes.
 OUTCOME_WORDS = {
@@ -136,7 +136,7 @@ def parse_date(value: str, *, now: datetime) -> datetime:
     try:
         at = timezone.make_aware(datetime.combine(date.fromisoformat(value), time.min))
     except ValueError:
-        parsed = parse_timestamp(value)
+        parsed = parse_iso(value)
         if parsed is None:
             raise RowRefused("date", "must be a date (2025-01-31) or an ISO 8601 date-time") from None
         at = parsed

@@ -1,19 +1,22 @@
 """Storing history a chunk at a time: each chunk's rows are validated like
 live calls, then stored in one transaction through the live ingest path with
-the events COPYed into a staging table and inserted from it in one
-statement, with the same dedupe (messageId per source). A chunk stored is
+the events COPYed in, with the same dedupe (messageId per source). A chunk stored is
 recorded (ImportedChunk), so an import run again skips it; a chunk cut off
 by a crash left nothing, and is stored again whole."""
 
 import hashlib
 import json
+import multiprocessing
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from django.db import connection, connections, transaction
+import django
+from django.db import IntegrityError, connection, connections, transaction
 from django.utils import timezone
 
 from ...models import Account, Event, ImportedChunk, Source
@@ -23,12 +26,14 @@ from ..services import ingest_messages
 from .files import CsvMapping, RowProblem, csv_rows, file_identity, is_csv, jsonl_rows, open_binary
 from .validation import historical_row
 
-CHUNK_SIZE = 20_000
+CHUNK_SIZE = 50_000
 # A refused row is kept in the rejects file up to this many characters.
 REJECTED_ROW_CHARS = 2000
 STAGING = "history_staging"
-STAGING_COLUMNS = "account_id bigint, person_id bigint, name text, properties jsonb, " \
-    "occurred_at timestamptz, source text, message_id text"
+STAGING_COLUMNS = (
+    "account_id bigint, person_id bigint, name text, properties jsonb, occurred_at timestamptz, "
+    "received_at timestamptz, source text, message_id text"
+)
 
 
 @dataclass
@@ -58,39 +63,96 @@ class Counts:
 
 
 def copy_events(events: Sequence[NewEvent]) -> RecordedEvents:
-    """record_events for history: the events COPYed into a temporary staging
-    table, then one INSERT ... SELECT that skips those already stored (same
-    source and message id), moves each account's last event time forward
-    and says how many each account got. No rescore: the import asks for one
-    when it ends."""
-    quote = connection.ops.quote_name
-    events_table, accounts = quote(Event._meta.db_table), quote(Account._meta.db_table)
+    """record_events for history, without a rescore (the import asks for one
+    when it ends).
+
+    The events already stored (same source and message id) are looked up in
+    one indexed query, and the rest COPYed straight into the events table.
+    Should a live request store one of them meanwhile, the COPY fails whole
+    (in a savepoint) and they go through a temporary staging table and one
+    INSERT ... SELECT that skips what is stored. Then each account's last
+    event time moves forward, in one UPDATE.
+    """
+    stored = already_stored(events)
+    fresh = [event for event in events if (event.message_id, event.source) not in stored]
+    try:
+        with transaction.atomic():
+            copy_rows(fresh, table=Event._meta.db_table, received_at=timezone.now())
+    except IntegrityError:
+        fresh = insert_through_staging(fresh)
+    latest: dict[int, datetime] = {}
+    counts: dict[int, int] = {}
+    for event in fresh:
+        counts[event.account_id] = counts.get(event.account_id, 0) + 1
+        if event.account_id not in latest or event.occurred_at > latest[event.account_id]:
+            latest[event.account_id] = event.occurred_at
+    advance_last_events(latest)
+    return RecordedEvents(stored=len(fresh), duplicates=len(events) - len(fresh), account_ids=sorted(counts))
+
+
+def already_stored(events: Sequence[NewEvent]) -> set[tuple[str, str]]:
+    """(message id, source) of the events stored already: one indexed query."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT message_id, source FROM {quote(Event._meta.db_table)} "  # noqa: S608
+            "WHERE (message_id, source) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
+            [[event.message_id for event in events], [event.source for event in events]],
+        )
+        return set(cursor.fetchall())
+
+
+EVENT_COLUMNS = "account_id, person_id, name, properties, occurred_at, received_at, source, message_id"
+
+
+def quote(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def copy_rows(events: Sequence[NewEvent], *, table: str, received_at: datetime) -> None:
+    """COPY through psycopg's own cursor, its errors turned into Django's."""
+    dumps = EVENT_PROPERTIES_JSON.encode
+    with (
+        connection.wrap_database_errors,
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {quote(table)} ({EVENT_COLUMNS}) FROM STDIN") as copy,
+    ):
+        write_row = copy.write_row
+        for event in events:
+            write_row((event.account_id, event.person_id, event.name, dumps(event.properties),
+                       event.occurred_at, received_at, event.source, event.message_id))
+
+
+def insert_through_staging(events: Sequence[NewEvent]) -> list[NewEvent]:
+    """The events COPYed into a temporary table, then inserted from it,
+    skipping those stored meanwhile; returns the events stored."""
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGING} ({STAGING_COLUMNS}) ON COMMIT DROP")
         cursor.execute(f"TRUNCATE {STAGING}")
-        with cursor.cursor.copy(f"COPY {STAGING} FROM STDIN") as copy:
-            dumps, write_row = EVENT_PROPERTIES_JSON.encode, copy.write_row
-            for event in events:
-                write_row((event.account_id, event.person_id, event.name, dumps(event.properties),
-                           event.occurred_at, event.source, event.message_id))
+    copy_rows(events, table=STAGING, received_at=timezone.now())
+    with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH stored AS (INSERT INTO {events_table} (account_id, person_id, name, properties, "  # noqa: S608
-            "occurred_at, received_at, source, message_id) "
-            f"SELECT account_id, person_id, name, properties, occurred_at, %s, source, message_id FROM {STAGING} "
-            "ON CONFLICT (message_id, source) DO NOTHING RETURNING account_id, occurred_at), "
-            "latest AS (SELECT account_id, max(occurred_at) AS at, count(*) AS stored "
-            "FROM stored GROUP BY account_id), "
-            f"advanced AS (UPDATE {accounts} SET last_event_at = latest.at FROM latest "
-            f"WHERE {accounts}.id = latest.account_id AND ({accounts}.last_event_at IS NULL "
-            f"OR {accounts}.last_event_at < latest.at - %s)) "
-            "SELECT account_id, stored FROM latest",
-            [timezone.now(), LAST_EVENT_PRECISION],  # type: ignore[list-item]  # an interval
+            f"INSERT INTO {quote(Event._meta.db_table)} ({EVENT_COLUMNS}) "  # noqa: S608
+            f"SELECT {EVENT_COLUMNS} FROM {STAGING} "
+            "ON CONFLICT (message_id, source) DO NOTHING RETURNING message_id, source"
         )
-        per_account = cursor.fetchall()
-    stored = sum(count for _, count in per_account)
-    return RecordedEvents(
-        stored=stored, duplicates=len(events) - stored, account_ids=sorted(a for a, _ in per_account)
-    )
+        inserted = set(cursor.fetchall())
+    return [event for event in events if (event.message_id, event.source) in inserted]
+
+
+def advance_last_events(latest: dict[int, datetime]) -> None:
+    """Each account's last event time moves forward (to LAST_EVENT_PRECISION, as live)."""
+    if not latest:
+        return
+    accounts = quote(Account._meta.db_table)
+    ids = sorted(latest)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {accounts} SET last_event_at = v.at "  # noqa: S608
+            "FROM (SELECT unnest(%s::bigint[]) AS id, unnest(%s::timestamptz[]) AS at) AS v "
+            f"WHERE {accounts}.id = v.id AND ({accounts}.last_event_at IS NULL "
+            f"OR {accounts}.last_event_at < v.at - %s)",
+            [ids, [latest[pk] for pk in ids], LAST_EVENT_PRECISION],  # type: ignore[list-item]  # an interval
+        )
 
 
 EVENT_PROPERTIES_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
@@ -182,14 +244,17 @@ def import_file(
     source: Source,
     mapping: CsvMapping | None = None,
     chunk_size: int = CHUNK_SIZE,
+    workers: int = 0,
     progress: Callable[[int], None] | None = None,
 ) -> Counts:
     """Import one file chunk by chunk; chunks already stored (by an earlier
     run over the same file with the same options) are skipped and counted.
 
-    A writer thread stores chunk k while this thread reads and validates
-    chunk k + 1: the database's work then overlaps Python's. `progress` gets
-    the raw (compressed) bytes read since its last call.
+    A writer thread stores chunk k while chunk k + 1 is validated: in this
+    thread, or with `workers` in that many processes of their own, ahead of
+    the writer (validation is Python, and a thread would share the
+    interpreter lock with the writer's Python). `progress` gets the raw
+    (compressed) bytes read since its last call.
     """
     csv_file = is_csv(path)
     mapping = mapping or CsvMapping()
@@ -200,6 +265,8 @@ def import_file(
     total = Counts()
     stream, raw = open_binary(path)
     position = 0
+    in_flight: deque[tuple[int, Future]] = deque()
+    storing: Future | None = None
 
     def advance() -> None:
         nonlocal position
@@ -208,26 +275,65 @@ def import_file(
             progress(now - position)
             position = now
 
-    with stream, raw, ThreadPoolExecutor(max_workers=1, thread_name_prefix="history-writer") as writer:
-        storing: Future | None = None
-        try:
-            rows = csv_rows(stream, mapping) if csv_file else jsonl_rows(stream)
-            for number, rows_of_chunk in enumerate(chunks(rows, chunk_size)):
-                if number in done:
-                    total.add(Counts.of_chunk(done[number]))
-                    advance()
-                    continue
-                validated = validate_chunk(rows_of_chunk, received_at=timezone.now())
-                if storing is not None:
-                    total.add(storing.result())
-                    advance()
-                storing = writer.submit(
-                    store_chunk, validated, source=source, file_key=file_key, chunk=number, file_name=str(path)
-                )
-            if storing is not None:
-                total.add(storing.result())
+    def store_next() -> None:
+        nonlocal storing
+        number, validating = in_flight.popleft()
+        validated = validating.result()
+        if storing is not None:
+            total.add(storing.result())
             advance()
-        finally:
-            # The writer's connection belongs to its thread: close it there.
-            writer.submit(connections.close_all).result()
+        storing = writer.submit(
+            store_chunk, validated, source=source, file_key=file_key, chunk=number, file_name=str(path)
+        )
+
+    with ExitStack() as stack:
+        stack.enter_context(raw)
+        stack.enter_context(stream)
+        validator = stack.enter_context(validators(workers))
+        writer = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="history-writer"))
+        # The writer's connection belongs to its thread: closed there, last.
+        stack.callback(lambda: writer.submit(connections.close_all).result())
+        rows = csv_rows(stream, mapping) if csv_file else jsonl_rows(stream)
+        for number, rows_of_chunk in enumerate(chunks(rows, chunk_size)):
+            if number in done:
+                total.add(Counts.of_chunk(done[number]))
+                advance()
+                continue
+            in_flight.append((number, validator.submit(validate_chunk, rows_of_chunk, received_at=timezone.now())))
+            while len(in_flight) > workers:
+                store_next()
+        while in_flight:
+            store_next()
+        if storing is not None:
+            total.add(storing.result())
+        advance()
     return total
+
+
+class InPlace:
+    """An executor that runs each call at once, in this thread."""
+
+    def submit(self, function, *args, **kwargs) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(function(*args, **kwargs))
+        except Exception as error:  # handed to the caller, as an executor does
+            future.set_exception(error)
+        return future
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return None
+
+
+def validators(workers: int):
+    """Where chunks are validated: here, or in `workers` fresh processes
+    (spawned, not forked: a fork would share this process's database
+    connections)."""
+    if workers < 1:
+        return InPlace()
+    return ProcessPoolExecutor(
+        max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=django.setup
+    )

@@ -4,7 +4,7 @@ the same daily."""
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from leads.ingest.services import expire_pending_events
+from leads.ingest.pending import expire_pending_events
 
 
 class Command(BaseCommand):

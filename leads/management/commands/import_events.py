@@ -2,6 +2,7 @@
 message format, or CSV with a column mapping), then rescore every account once."""
 
 import json
+import os
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -13,6 +14,9 @@ from leads.ingest.history.store import CHUNK_SIZE, Counts, import_file
 from leads.models import Source
 from scoring.rescoring import rescore_all
 
+# A file larger than this (compressed) is validated in a process of its own:
+# starting one costs about a second.
+PROCESS_ABOVE = 8_000_000
 # Refused rows printed in the summary; the rejects file has them all.
 SHOWN_REJECTS = 20
 
@@ -41,12 +45,17 @@ class Command(BaseCommand):
         )
         parser.add_argument("--chunk-size", type=int, default=CHUNK_SIZE, help="Rows stored per transaction.")
         parser.add_argument(
+            "--workers", type=int, default=None,
+            help="Processes that validate rows while this one stores them. Default: 1 for a file over "
+            f"{PROCESS_ABOVE // 1_000_000} MB (and a machine with more than one core), else 0 (validate here).",
+        )
+        parser.add_argument(
             "--rejects", type=Path, default=None,
             help="Where refused rows go (JSON Lines). Default: FILE.rejects.jsonl beside each file.",
         )
         parser.add_argument("--no-rescore", action="store_true", help="Leave the full rescore for later.")
 
-    def handle(self, *args, files, source, map, properties, chunk_size, rejects, no_rescore, **options):
+    def handle(self, *args, files, source, map, properties, chunk_size, workers, rejects, no_rescore, **options):
         if connection.vendor != "postgresql":
             raise CommandError("import_events needs PostgreSQL (COPY into a staging table).")
         if chunk_size < 1:
@@ -67,9 +76,11 @@ class Command(BaseCommand):
         for path in files:
             with tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc=path.name,
                       disable=None, file=self.stderr) as bar:
+                if workers is None:
+                    workers = int(path.stat().st_size > PROCESS_ABOVE and (os.cpu_count() or 1) > 1)
                 try:
                     counts = import_file(path, source=found, mapping=mapping, chunk_size=chunk_size,
-                                         progress=bar.update)
+                                         workers=workers, progress=bar.update)
                 except ValueError as error:  # a CSV mapping that does not fit the header
                     raise CommandError(f"{path}: {error}") from None
             rejects_path = rejects or path.with_name(path.name + ".rejects.jsonl")
