@@ -26,7 +26,6 @@ from .ingest.history.resources import (
     SalesRepResource,
 )
 from .models import (
-    OPEN_LEAD_STATUSES,
     Account,
     Event,
     PendingEvent,
@@ -41,7 +40,7 @@ from .models import (
     country_code,
 )
 from .routing import assign_new_pqls, closed_refusal, deactivate_rep, hand_refusal, reassign_by_hand
-from .services import change_status
+from .services import FIT_FIELDS, change_status, fit_data_changed, update_account
 
 LATEST_EVENTS_SHOWN = 20
 
@@ -247,33 +246,32 @@ class AccountAdmin(HistoryImportMixin, admin.ModelAdmin):
         )
 
     def save_model(self, request, obj, form, change):
-        """A status or owner edited here goes through change_status or
-        reassign_by_hand, so it is recorded (status first, then owner)."""
-        status_changed = change and "status" in form.changed_data
-        owner_changed = change and "owner" in form.changed_data
-        new_status, new_owner = obj.status, obj.owner
-        if status_changed:
-            obj.status = form.initial["status"]
-        if owner_changed:
-            obj.owner_id = form.initial["owner"]
-        super().save_model(request, obj, form, change)
-        if status_changed:
+        """The services write what is edited here: fit data through
+        update_account (and a rescore when it changed), a status through
+        change_status and an owner through reassign_by_hand, so both are
+        recorded (status first, then owner). A new account is scored at once."""
+        if not change:
+            super().save_model(request, obj, form, change)
+            request_rescore([obj.pk])
+            return
+        edited = {name: form.cleaned_data[name] for name in form.changed_data if name in FIT_FIELDS}
+        current = Account.objects.get(pk=obj.pk)
+        if fit_data_changed(update_account(account=current, **edited)):
+            request_rescore([obj.pk])
+        if "status" in form.changed_data:
             change_status(
                 account_id=obj.pk,
-                to_status=new_status,
+                to_status=form.cleaned_data["status"],
                 cause=StatusCause.USER,
                 changed_by=request.user,
                 reason="Changed in the admin.",
             )
-        if owner_changed:
+        if "owner" in form.changed_data:
             try:
-                reassign_by_hand([obj.pk], new_owner, changed_by=request.user)
+                reassign_by_hand([obj.pk], form.cleaned_data["owner"], changed_by=request.user)
             except ValueError as refusal:  # the rep filled up since the form was checked
                 self.message_user(request, f"Owner not changed: {refusal}", messages.ERROR)
-        if status_changed or owner_changed:
-            obj.refresh_from_db(
-                fields=["status", "owner", "assigned_at", "sla_due_at", "updated_at"]
-            )
+        obj.refresh_from_db()
 
     @admin.action(description="Route selected PQLs by the routing rules", permissions=["change"])
     def route_by_the_rules(self, request, queryset):
@@ -419,13 +417,7 @@ class SalesRepAdmin(HistoryImportMixin, admin.ModelAdmin):
         return any_if_empty(rep.industries)
 
     def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                open_lead_count=Count("accounts", filter=Q(accounts__status__in=OPEN_LEAD_STATUSES))
-            )
-        )
+        return super().get_queryset(request).with_open_leads()
 
     @admin.display(description="open leads", ordering="open_lead_count")
     def open_leads(self, rep):

@@ -18,12 +18,10 @@ from itertools import accumulate
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import models, transaction
-from django.db.models import Count, Q
 
 from .bulk_insert import insert_rows, reserve_ids
 from .groups import SALES_REPS
 from .models import (
-    OPEN_LEAD_STATUSES,
     Account,
     Event,
     LeadStatus,
@@ -36,6 +34,7 @@ from .models import (
     Team,
     Tier,
 )
+from .routing import coverage_holds
 
 DAY = 86_400
 CHUNK_SIZE = 1000
@@ -328,11 +327,8 @@ class RepCoverage:
     open_leads: int = 0
 
     def covers(self, *, country: str, tier: str, industry: str) -> bool:
-        return (
-            (not self.countries or country in self.countries)
-            and (not self.tiers or tier in self.tiers)
-            and (not self.industries or industry in self.industries)
-        )
+        # The demo's territories are written in routing's kept form.
+        return coverage_holds(self, country=country, tier=tier, industry=industry)
 
     def has_room(self) -> bool:
         # Demo leads fill at most half of a rep's capacity, so routing in the
@@ -938,11 +934,7 @@ def ensure_reps(*, count: int, seed: int) -> tuple[list[RepCoverage], int]:
     else `count` new ones. Returns them and how many were created."""
     if SalesRep.objects.exists():
         existing = (
-            SalesRep.objects.filter(is_active=True)
-            .annotate(
-                open_leads=Count("accounts", filter=Q(accounts__status__in=OPEN_LEAD_STATUSES))
-            )
-            .order_by("id")
+            SalesRep.objects.filter(is_active=True).with_open_leads().order_by("id")
         )
         return [
             RepCoverage(
@@ -952,7 +944,7 @@ def ensure_reps(*, count: int, seed: int) -> tuple[list[RepCoverage], int]:
                 tiers=tuple(rep.tiers),
                 industries=tuple(rep.industries),
                 capacity=rep.capacity,
-                open_leads=rep.open_leads,
+                open_leads=rep.open_lead_count,
             )
             for rep in existing
         ], 0

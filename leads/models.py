@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from .timestamps import event_time, planned_time, signup_time
@@ -45,6 +45,15 @@ country_code = RegexValidator(r"^[A-Z]{2}$", "Use a two-letter ISO 3166 country 
 class AlertTiming(models.TextChoices):
     INSTANT = "instant", "At once"
     DIGEST = "digest", "In a daily digest"
+
+
+class SalesRepQuerySet(models.QuerySet):
+    def with_open_leads(self):
+        """Each rep with `open_lead_count`, their open leads (PQL, assigned,
+        contacted), counted in the same query."""
+        return self.annotate(
+            open_lead_count=Count("accounts", filter=Q(accounts__status__in=OPEN_LEAD_STATUSES))
+        )
 
 
 class SalesRep(models.Model):
@@ -89,6 +98,8 @@ class SalesRep(models.Model):
     queue_seen_at = models.DateTimeField(
         null=True, blank=True, editable=False, help_text="When the rep last opened their queue."
     )
+
+    objects = SalesRepQuerySet.as_manager()
 
     class Meta:
         verbose_name = "sales rep"
@@ -286,7 +297,7 @@ class StatusChangeQuerySet(models.QuerySet):
 class StatusChange(models.Model):
     """One change of an account's lead status, kept for ever: metrics come from it.
 
-    Rows are only ever appended, through leads.services.change_status.
+    Rows are only ever appended, through leads.services.record_transitions.
     """
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="status_changes")

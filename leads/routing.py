@@ -40,11 +40,31 @@ class LeadToRoute:
     tier: str
 
 
+# How each part of a coverage is kept: matching ignores how a manager typed it.
+COVERAGE_CASE = {"countries": str.upper, "tiers": str.lower, "industries": str.lower}
+
+
+def normalise_coverage(spec) -> None:
+    """Set a frozen spec's countries, tiers and industries to their kept form
+    (upper case countries, lower case tiers and industries, no blanks)."""
+    for name, case in COVERAGE_CASE.items():
+        values = tuple(case(value.strip()) for value in getattr(spec, name) if value.strip())
+        object.__setattr__(spec, name, values)
+
+
+def coverage_holds(spec, *, country: str, tier: str, industry: str) -> bool:
+    """Whether what a rule or a rep covers (kept as normalise_coverage keeps
+    it) takes this account; an empty part means any."""
+    return (
+        (not spec.countries or country.strip().upper() in spec.countries)
+        and (not spec.tiers or tier.strip().lower() in spec.tiers)
+        and (not spec.industries or industry.strip().lower() in spec.industries)
+    )
+
+
 @dataclass(frozen=True)
 class RuleSpec:
-    """An active routing rule with its team, as planning needs it. Countries
-    are kept upper case and industries lower case, so matching ignores how a
-    manager typed them."""
+    """An active routing rule with its team, as planning needs it."""
 
     id: int
     name: str
@@ -57,22 +77,11 @@ class RuleSpec:
     sla_hours: int
 
     def __post_init__(self):
-        normalise = {
-            "countries": str.upper,
-            "tiers": str.lower,
-            "industries": str.lower,
-        }
-        for name, case in normalise.items():
-            values = tuple(case(value.strip()) for value in getattr(self, name) if value.strip())
-            object.__setattr__(self, name, values)
+        normalise_coverage(self)
         object.__setattr__(self, "member_rep_ids", tuple(self.member_rep_ids))
 
     def matches(self, lead: LeadToRoute) -> bool:
-        return (
-            (not self.countries or lead.country.strip().upper() in self.countries)
-            and (not self.tiers or lead.tier in self.tiers)
-            and (not self.industries or lead.industry.strip().lower() in self.industries)
-        )
+        return coverage_holds(self, country=lead.country, tier=lead.tier, industry=lead.industry)
 
 
 @dataclass(frozen=True)
@@ -91,16 +100,15 @@ class RepLoad:
     # On holiday: keeps their leads, gets no new ones.
     away: bool = False
 
+    def __post_init__(self):
+        normalise_coverage(self)
+
     @property
     def has_room(self) -> bool:
         return self.active and not self.away and self.open_leads < self.capacity
 
     def covers(self, lead: LeadToRoute) -> bool:
-        return (
-            (not self.countries or lead.country.upper() in {c.upper() for c in self.countries})
-            and (not self.tiers or lead.tier in self.tiers)
-            and (not self.industries or lead.industry.lower() in {i.lower() for i in self.industries})
-        )
+        return coverage_holds(self, country=lead.country, tier=lead.tier, industry=lead.industry)
 
 
 def first_matching_rule(lead: LeadToRoute, rules: Sequence[RuleSpec]) -> RuleSpec | None:
@@ -121,7 +129,7 @@ def fairness_key(load: RepLoad, picked: int = -1) -> tuple:
     )
 
 
-def plan_assignments(
+def choose_reps(
     leads: Iterable[LeadToRoute],
     rules: Sequence[RuleSpec],
     loads: Iterable[RepLoad],
@@ -307,7 +315,7 @@ def route(
         # deadlock with a worker routing to it.
         rep_ids.add(exclude_rep_id)
     loads = [load for load in locked_loads(rep_ids) if load.rep_id != exclude_rep_id]
-    return plan_assignments(leads, rules, loads, now=now)
+    return choose_reps(leads, rules, loads, now=now)
 
 
 def assign_new_pqls(account_ids: Iterable[int]) -> list[int]:
@@ -339,7 +347,7 @@ def deactivate_rep(rep: SalesRep, *, changed_by=None) -> list[int]:
     assigned, contacted) again, to anyone but them; a lead no other rep can
     take goes to the unassigned queue. Closed leads (converted, disqualified)
     stay theirs. Returns the ids that changed hands."""
-    leads = leads_to_route(Account.objects.filter(owner=rep, status__in=OPEN_LEAD_STATUSES))
+    leads = leads_to_route(Account.objects.open_leads().filter(owner=rep))
     now = timezone.now()
     plan = route(leads, exclude_rep_id=rep.pk, now=now)
     SalesRep.objects.filter(pk=rep.pk).update(is_active=False)

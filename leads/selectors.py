@@ -11,7 +11,6 @@ from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from .models import (
-    OPEN_LEAD_STATUSES,
     Account,
     Event,
     LeadStatus,
@@ -35,7 +34,7 @@ def by_priority(accounts, *, scored_only: bool = False):
 
 def queue_for(rep: SalesRep, *, status: str | None = None, tier: str | None = None):
     """A rep's open leads in the order to work them."""
-    accounts = Account.objects.filter(owner=rep, status__in=OPEN_LEAD_STATUSES)
+    accounts = Account.objects.open_leads().filter(owner=rep)
     return by_priority(filtered(accounts, status=status, tier=tier))
 
 
@@ -134,8 +133,7 @@ def team_figures(*, now: datetime | None = None) -> list[RepFigures]:
     """
     now = now or timezone.now()
     month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    reps = SalesRep.objects.select_related("user").annotate(
-        open_count=Count("accounts", filter=Q(accounts__status__in=OPEN_LEAD_STATUSES)),
+    reps = SalesRep.objects.select_related("user").with_open_leads().annotate(
         overdue_count=Count(
             "accounts",
             filter=Q(accounts__status=LeadStatus.ASSIGNED, accounts__sla_due_at__lt=now),
@@ -156,7 +154,7 @@ def team_figures(*, now: datetime | None = None) -> list[RepFigures]:
     return [
         RepFigures(
             rep=rep,
-            open=rep.open_count,
+            open=rep.open_lead_count,
             overdue=rep.overdue_count,
             contacted=counts.get((rep.pk, LeadStatus.CONTACTED), 0),
             converted=counts.get((rep.pk, LeadStatus.CONVERTED), 0),
@@ -169,7 +167,7 @@ def new_since_seen(rep: SalesRep, *, seen_at: datetime | None = None):
     """The rep's open leads assigned to them since they last opened their
     queue (all of them before the first visit)."""
     seen_at = seen_at if seen_at is not None else rep.queue_seen_at
-    accounts = Account.objects.filter(owner=rep, status__in=OPEN_LEAD_STATUSES)
+    accounts = Account.objects.open_leads().filter(owner=rep)
     return accounts.filter(assigned_at__gt=seen_at) if seen_at else accounts
 
 

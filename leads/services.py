@@ -1,5 +1,9 @@
-"""Services that change lead data. Status changes go through change_status
-only, so that every change has its history row."""
+"""Services that change lead data.
+
+Lead statuses are written by one function, record_transitions (set-based,
+any number of accounts), which appends each change's history row;
+change_status (one account), move_accounts (scoring's moves) and the
+assignment services are built on it."""
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -24,6 +28,56 @@ from .models import (
     StatusChange,
 )
 from .outbox import Announcement, announce, status_announcement
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One account's status change as recorded: from, to, why, and the owner after it."""
+
+    account_id: int
+    from_status: LeadStatus
+    to_status: LeadStatus
+    reason: str = ""
+    details: dict = field(default_factory=dict)
+    owner_id: int | None = None
+    # When it happened, if not now (outcomes imported from a CRM).
+    changed_at: datetime | None = None
+
+
+def record_transitions(
+    transitions: Sequence[Transition], *, cause: StatusCause | str, changed_by=None, now: datetime
+) -> list[StatusChange]:
+    """The one writer of lead statuses: each account gets its new status (one
+    UPDATE per target status) and every transition its history row (one
+    INSERT), in the caller's transaction. The caller has locked the accounts
+    and read their current status, so nothing is recorded twice. A
+    transition to the same status only appends its row (e.g. why a PQL was
+    left unassigned). Returns the rows, in the order given."""
+    if not transitions:
+        return []
+    moving: dict[LeadStatus, list[int]] = {}
+    for transition in transitions:
+        if transition.from_status != transition.to_status:
+            moving.setdefault(LeadStatus(transition.to_status), []).append(transition.account_id)
+    for to_status, account_ids in moving.items():
+        Account.objects.filter(pk__in=account_ids).update(status=to_status, updated_at=now)
+    return StatusChange.objects.bulk_create(
+        (
+            StatusChange(
+                account_id=transition.account_id,
+                from_status=transition.from_status,
+                to_status=transition.to_status,
+                changed_at=transition.changed_at or now,
+                cause=StatusCause(cause),
+                changed_by=changed_by,
+                reason=transition.reason,
+                details=transition.details,
+                owner_id=transition.owner_id,
+            )
+            for transition in transitions
+        ),
+        batch_size=1000,
+    )
 
 
 @transaction.atomic
@@ -54,17 +108,20 @@ def change_status(
     if expected_from is not None and from_status != expected_from:
         return None
     now = timezone.now()
-    Account.objects.filter(pk=account_id).update(status=to_status, updated_at=now)
-    change = StatusChange.objects.create(
-        account_id=account_id,
-        from_status=from_status,
-        to_status=to_status,
-        changed_at=now,
-        cause=StatusCause(cause),
+    (change,) = record_transitions(
+        [
+            Transition(
+                account_id=account_id,
+                from_status=from_status,
+                to_status=to_status,
+                reason=reason,
+                details=details or {},
+                owner_id=account.owner_id,
+            )
+        ],
+        cause=cause,
         changed_by=changed_by,
-        reason=reason,
-        details=details or {},
-        owner_id=account.owner_id,
+        now=now,
     )
     message = status_announcement(
         account_id=account_id,
@@ -112,18 +169,20 @@ def move_accounts(
     if not moved:
         return []
     now = timezone.now()
-    Account.objects.filter(pk__in=moved).update(status=to_status, updated_at=now)
-    changes = StatusChange.objects.bulk_create(
-        StatusChange(
-            account_id=account_id,
-            from_status=from_status,
-            to_status=to_status,
-            changed_at=changed_at.get(account_id, now) if changed_at else now,
-            cause=StatusCause(cause),
-            reason=reasons.get(account_id, ""),
-            details=details.get(account_id, {}),
-        )
-        for account_id in moved
+    changes = record_transitions(
+        [
+            Transition(
+                account_id=account_id,
+                from_status=from_status,
+                to_status=to_status,
+                reason=reasons.get(account_id, ""),
+                details=details.get(account_id, {}),
+                changed_at=changed_at.get(account_id) if changed_at else None,
+            )
+            for account_id in moved
+        ],
+        cause=cause,
+        now=now,
     )
     if StatusCause(cause) == StatusCause.IMPORT:
         return moved  # outcomes imported from a CRM are history, not news: nobody is alerted
@@ -193,7 +252,7 @@ def assign_accounts(
         .order_by("pk")
         .only("pk", "status", "owner_id", "updated_at")
     )
-    changes, changed, before = [], [], {}
+    transitions, changed, before = [], [], {}
     for account in accounts:
         assignment = assignments[account.pk]
         if account.owner_id == assignment.rep_id:
@@ -204,27 +263,23 @@ def assign_accounts(
             to_status = LeadStatus.PQL if from_status == LeadStatus.ASSIGNED else from_status
         else:
             to_status = LeadStatus.ASSIGNED if from_status == LeadStatus.PQL else from_status
-        account.owner_id, account.status = assignment.rep_id, to_status
+        account.owner_id = assignment.rep_id
         account.assigned_at = now if assignment.rep_id else None
         account.sla_due_at = assignment.sla_due_at if assignment.rep_id else None
         account.updated_at = now
         changed.append(account)
-        changes.append(
-            StatusChange(
+        transitions.append(
+            Transition(
                 account_id=account.pk,
                 from_status=from_status,
                 to_status=to_status,
-                changed_at=now,
-                cause=StatusCause(cause),
-                changed_by=changed_by,
-                owner_id=assignment.rep_id,
                 reason=assignment.reason,
+                owner_id=assignment.rep_id,
             )
         )
-    Account.objects.bulk_update(
-        changed, ["owner", "status", "assigned_at", "sla_due_at", "updated_at"], batch_size=1000
-    )
-    StatusChange.objects.bulk_create(changes, batch_size=1000)
+    # The hand-over here, the statuses and their history by the one writer.
+    Account.objects.bulk_update(changed, ["owner", "assigned_at", "sla_due_at", "updated_at"], batch_size=1000)
+    changes = record_transitions(transitions, cause=cause, changed_by=changed_by, now=now)
     announce((hand_over_announcement(change, *before[change.account_id]) for change in changes), now=now)
     return [account.pk for account in changed]
 
@@ -266,21 +321,20 @@ def record_left_unassigned(*, assignments: Mapping[int, Assignment], cause: Stat
     if not versions:
         return []
     now = timezone.now()
-    changes = StatusChange.objects.bulk_create(
-        (
-            StatusChange(
+    changes = record_transitions(
+        [
+            Transition(
                 account_id=pk,
                 from_status=LeadStatus.PQL,
                 to_status=LeadStatus.PQL,
-                changed_at=now,
-                cause=StatusCause(cause),
                 reason=left[pk].reason,
                 details={"unassigned": str(left[pk].unassigned or ""), "team_id": left[pk].team_id},
             )
             for pk in versions
             if left[pk].unassigned != Unassigned.NO_RULES
-        ),
-        batch_size=1000,
+        ],
+        cause=cause,
+        now=now,
     )
     change_ids = {change.account_id: change.pk for change in changes}
     announce(
@@ -305,6 +359,42 @@ def record_left_unassigned(*, assignments: Mapping[int, Assignment], cause: Stat
         now=now,
     )
     return list(versions)
+
+
+# An account's own data as the admin and the API edit it. Scoring reads all
+# of it (attributes, traits, the signup and trial windows), so a change to any
+# of these is a change of fit data and the account is rescored.
+FIT_FIELDS = frozenset(
+    {
+        "name", "domain", "industry", "country", "employee_count", "plan",
+        "signed_up_at", "trial_ends_at", "external_id", "traits",
+    }
+)  # fmt: skip
+
+
+@transaction.atomic
+def update_account(*, account: Account, **fields) -> frozenset[str]:
+    """Write an account's own data: the admin's form and the API's update
+    both come here. Status and owner are not among it: they change through
+    change_status and the assignment services, which record them.
+
+    Saves only the fields whose values differ and returns their names. The
+    lead core does not know scoring: the caller asks for a rescore when fit
+    data changed (`fit_data_changed`).
+    """
+    refused = set(fields) - FIT_FIELDS
+    if refused:
+        raise ValueError(f"update_account does not change {', '.join(sorted(refused))}")
+    changed = frozenset(name for name, value in fields.items() if getattr(account, name) != value)
+    for name in changed:
+        setattr(account, name, fields[name])
+    if changed:
+        account.save(update_fields=[*sorted(changed), "updated_at"])
+    return changed
+
+
+def fit_data_changed(changed: Iterable[str]) -> bool:
+    return not FIT_FIELDS.isdisjoint(changed)
 
 
 @dataclass(frozen=True)
@@ -485,7 +575,7 @@ class OutcomeRefused(ValueError):
 
 
 @transaction.atomic
-def record_outcome(*, account_id: int, outcome: LeadStatus | str, by, reason: str = "") -> StatusChange:
+def record_outcome(*, account_id: int, outcome: LeadStatus | str, changed_by, reason: str = "") -> StatusChange:
     """A rep (or manager) records what happened: contacted, converted or
     disqualified. A conversion makes the account a paying customer."""
     outcome = LeadStatus(outcome)
@@ -500,7 +590,7 @@ def record_outcome(*, account_id: int, outcome: LeadStatus | str, by, reason: st
             f"{outcome.label.lower()}."
         )
     change = change_status(
-        account_id=account_id, to_status=outcome, cause=StatusCause.USER, changed_by=by, reason=reason.strip()
+        account_id=account_id, to_status=outcome, cause=StatusCause.USER, changed_by=changed_by, reason=reason.strip()
     )
     assert change is not None  # the status was checked above to be one it moves from
     if outcome == LeadStatus.CONVERTED:
@@ -508,8 +598,9 @@ def record_outcome(*, account_id: int, outcome: LeadStatus | str, by, reason: st
     return change
 
 
-def add_note(*, account_id: int, author, body: str) -> Note:
-    return Note.objects.create(account_id=account_id, author=author, body=body.strip())
+def add_note(*, account_id: int, changed_by, body: str) -> Note:
+    """A note on the account, by whoever wrote it (the acting user)."""
+    return Note.objects.create(account_id=account_id, author=changed_by, body=body.strip())
 
 
 def update_rep_settings(

@@ -1,5 +1,7 @@
 """The reps' and managers' pages: thin views over selectors and services."""
 
+from functools import cached_property
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -11,9 +13,9 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from scoring.selectors import explained_scores
 
 from . import selectors
-from .access import is_manager, managers_only, rep_of, sales_people_only, visible_accounts
+from .access import managers_only, roles_for, sales_people_only, visible_accounts
 from .forms import AssignForm, NoteForm, OutcomeForm, QueueFilterForm, RepSettingsForm
-from .models import SalesRep
+from .models import OPEN_LEAD_STATUSES, SalesRep
 from .routing import reassign_by_hand
 from .services import OutcomeRefused, add_note, mark_queue_seen, record_outcome, update_rep_settings
 
@@ -28,6 +30,19 @@ def contacts_for(accounts, words):
         hand_raise_events={pk: found.get("hand_raise_events", []) for pk, found in words.items()},
         matched_people={pk: found.get("matched_people", []) for pk, found in words.items()},
     )
+
+
+class CountedPaginator(Paginator):
+    """Pages of a list whose length is counted by a cheaper query than the
+    list's own (the unassigned queue: on the account index, without the score join)."""
+
+    def __init__(self, object_list, per_page, *, count: int, **options):
+        super().__init__(object_list, per_page, **options)
+        self.known_count = count
+
+    @cached_property
+    def count(self) -> int:
+        return self.known_count
 
 
 def queue_rows(page, *, seen_at=None, marking_new: bool = False):
@@ -55,25 +70,25 @@ def queue_rows(page, *, seen_at=None, marking_new: bool = False):
 @require_safe
 @sales_people_only
 def home(request):
-    rep = rep_of(request.user)
-    return redirect("queue" if rep or not is_manager(request.user) else "team")
+    roles = roles_for(request)
+    return redirect("queue" if roles.rep or not roles.is_manager else "team")
 
 
 @require_safe
 @sales_people_only
 def queue(request):
-    rep = rep_of(request.user)
+    rep = roles_for(request).rep
     filters = QueueFilterForm(request.GET or None)
     chosen = filters.cleaned_data if filters.is_valid() else {}
     if "rep" in filters.errors:
         return HttpResponseBadRequest(f"rep: {filters.errors['rep'][0]}", content_type="text/plain")
-    if is_manager(request.user) and chosen.get("rep"):
+    if roles_for(request).is_manager and chosen.get("rep"):
         rep = get_object_or_404(SalesRep.objects.select_related("user"), pk=chosen["rep"])
     if rep is None:
         return redirect("team")
     accounts = selectors.queue_for(rep, status=chosen.get("status"), tier=chosen.get("tier"))
     page = Paginator(accounts, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
-    own_queue = rep == rep_of(request.user)
+    own_queue = rep == roles_for(request).rep
     seen_at = rep.queue_seen_at
     rows = queue_rows(page, seen_at=seen_at, marking_new=own_queue)
     new_count = 0
@@ -102,7 +117,7 @@ def queue(request):
 @sales_people_only
 def rep_settings(request):
     """A rep's own settings: when they are away, and how they hear of new leads."""
-    rep = rep_of(request.user)
+    rep = roles_for(request).rep
     if rep is None:
         raise Http404("Settings are for sales reps.")
     form = RepSettingsForm.for_rep(rep, request.POST if request.method == "POST" else None)
@@ -123,7 +138,7 @@ def rep_settings(request):
 @sales_people_only
 def account_detail(request, pk):
     account = get_object_or_404(
-        visible_accounts(request.user).select_related("score", "owner__user"), pk=pk
+        visible_accounts(roles_for(request)).select_related("score", "owner__user"), pk=pk
     )
     return render(request, "leads/account.html", account_context(request, account))
 
@@ -147,21 +162,21 @@ def account_context(request, account, *, outcome_form=None, note_form=None):
         "notes": selectors.notes(account),
         "outcome_form": outcome_form or OutcomeForm(),
         "note_form": note_form or NoteForm(),
-        "can_act": account.status in ("pql", "assigned", "contacted"),
+        "can_act": account.status in OPEN_LEAD_STATUSES,
     }
 
 
 @require_POST
 @sales_people_only
 def account_outcome(request, pk):
-    account = get_object_or_404(visible_accounts(request.user).select_related("score", "owner__user"), pk=pk)
+    account = get_object_or_404(visible_accounts(roles_for(request)).select_related("score", "owner__user"), pk=pk)
     form = OutcomeForm(request.POST)
     if form.is_valid():
         try:
             record_outcome(
                 account_id=account.pk,
                 outcome=form.cleaned_data["outcome"],
-                by=request.user,
+                changed_by=request.user,
                 reason=form.cleaned_data["reason"],
             )
         except OutcomeRefused as refusal:
@@ -177,10 +192,10 @@ def account_outcome(request, pk):
 @require_POST
 @sales_people_only
 def account_note(request, pk):
-    account = get_object_or_404(visible_accounts(request.user).select_related("score", "owner__user"), pk=pk)
+    account = get_object_or_404(visible_accounts(roles_for(request)).select_related("score", "owner__user"), pk=pk)
     form = NoteForm(request.POST)
     if form.is_valid():
-        add_note(account_id=account.pk, author=request.user, body=form.cleaned_data["body"])
+        add_note(account_id=account.pk, changed_by=request.user, body=form.cleaned_data["body"])
         messages.success(request, "Note added.")
         return redirect("account", pk=account.pk)
     return render(
@@ -194,8 +209,9 @@ def team(request):
     filters = QueueFilterForm(request.GET or None)
     chosen = filters.cleaned_data if filters.is_valid() else {}
     unassigned = selectors.unassigned_queue(tier=chosen.get("tier"))
-    paginator = Paginator(unassigned, QUEUE_PAGE_SIZE)
-    paginator.count = selectors.unassigned_count(tier=chosen.get("tier"))  # the cheaper count
+    paginator = CountedPaginator(
+        unassigned, QUEUE_PAGE_SIZE, count=selectors.unassigned_count(tier=chosen.get("tier"))
+    )
     page = paginator.get_page(request.GET.get("page"))
     return render(
         request,
@@ -216,7 +232,7 @@ def team(request):
 @require_POST
 @managers_only
 def team_assign(request, pk):
-    account = get_object_or_404(visible_accounts(request.user), pk=pk)
+    account = get_object_or_404(visible_accounts(roles_for(request)), pk=pk)
     form = AssignForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose an active rep to assign the account to.")

@@ -1,5 +1,7 @@
-from django.contrib.admin.apps import AdminConfig
+"""The admin app with pqlsite's own site (see leads.admin_site)."""
+
+from django.contrib.admin.apps import AdminConfig as DjangoAdminConfig
 
 
-class SalesOpsAdminConfig(AdminConfig):
-    default_site = "pqlsite.admin_site.SalesOpsAdminSite"
+class AdminConfig(DjangoAdminConfig):
+    default_site = "leads.admin_site.SalesAdminSite"

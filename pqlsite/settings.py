@@ -5,6 +5,7 @@ folder and RQ jobs run inline. Production sets DATABASE_URL (PostgreSQL),
 REDIS_URL, SECRET_KEY, ALLOWED_HOSTS and the SECURE_* variables.
 """
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -23,7 +24,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "pqlsite.apps.SalesOpsAdminConfig",
+    "pqlsite.apps.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -38,6 +39,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_rq",
     "import_export",
+    "axes",
     "leads",
     "leads.webhooks",
     "scoring",
@@ -51,9 +53,36 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "leads.access.RolesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a lockout into the locked-out response.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Brute-force limits on every sign-in (/login/, /admin/login/, /api/token/):
+# after LOGIN_FAILURE_LIMIT wrong passwords for one username from one address,
+# that pair is locked out for LOGIN_COOLOFF_MINUTES (a 429 with Retry-After).
+# The failures are kept in the database (django-axes' tables).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "leads.lockout.locked_out"
+AXES_HTTP_RESPONSE_CODE = 429
+# Unlock from the shell (manage.py axes_reset_username <name>), not the admin.
+AXES_ENABLE_ADMIN = False
+# Proxies in front of the app that append to X-Forwarded-For. 0: the client's
+# address is the connection's, which a client cannot forge (a forged
+# X-Forwarded-For must not buy a fresh limit per request).
+TRUSTED_PROXIES = env.int("TRUSTED_PROXIES", default=0)
+if TRUSTED_PROXIES:
+    AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXIES
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
 
 ROOT_URLCONF = "pqlsite.urls"
 
@@ -241,8 +270,11 @@ REST_FRAMEWORK = {
         "leads.api.throttles.AnonThrottle",
         "leads.api.throttles.UserThrottle",
     ],
+    "NUM_PROXIES": TRUSTED_PROXIES,
     "DEFAULT_THROTTLE_RATES": {
         "anon": env("API_THROTTLE_ANON", default="60/minute"),
+        # POST /api/token/ per address, signed in or not.
+        "login": env("API_THROTTLE_LOGIN", default="60/minute"),
         "user": env("API_THROTTLE_USER", default="3000/minute"),
         "ingest": env("INGEST_THROTTLE", default="6000/minute"),
     },

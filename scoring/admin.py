@@ -313,18 +313,16 @@ class DefinitionAdmin(admin.ModelAdmin):
         return JsonResponse(answer)
 
     def save_model(self, request, obj, form, change):
-        obj.updated_by = request.user
-        if obj.is_active:
-            definitions.deactivate_others(obj)
+        # The rules of saving a definition are scoring.definitions': the
+        # inlines are saved in between, by save_related.
+        definitions.before_saving(obj, changed_by=request.user)
         super().save_model(request, obj, form, change)
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         definition = form.instance
         was_active = change and "is_active" in form.changed_data and not definition.is_active
-        definitions.record_change(definition, changed_by=request.user)
-        if definition.is_active or was_active:
-            definitions.rescore_after_change(definition)
+        if definitions.after_saving(definition, changed_by=request.user, was_active=was_active):
             self.message_user(request, "Every account will be rescored under the new definition.")
 
     @admin.action(description="Activate the selected definition (rescores every account)")
@@ -332,13 +330,13 @@ class DefinitionAdmin(admin.ModelAdmin):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one definition to activate.", messages.ERROR)
             return
-        definitions.activate(queryset.get(), by=request.user)
+        definitions.activate(queryset.get(), changed_by=request.user)
         self.message_user(request, "Activated; every account will be rescored.")
 
     @admin.action(description="Duplicate as a draft")
     def duplicate_as_draft(self, request, queryset):
         for definition in queryset:
-            copy = definitions.duplicate(definition, by=request.user)
+            copy = definitions.duplicate(definition, changed_by=request.user)
             self.message_user(request, f"Created draft “{copy.name}”.")
 
 

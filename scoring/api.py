@@ -2,7 +2,6 @@
 
 import django_filters as filters
 from django.core.exceptions import ValidationError as ModelValidationError
-from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
@@ -110,27 +109,17 @@ class DefinitionSerializer(serializers.ModelSerializer):
             ) from problem
 
     def create(self, data):
-        user = self.context["request"].user
-        return definitions.create_definition(changed_by=user, **data)
+        return definitions.create_definition(changed_by=self.context["request"].user, **data)
 
-    @transaction.atomic
     def update(self, definition, data):
-        user = self.context["request"].user
         criteria, milestones = data.pop("criteria", None), data.pop("milestones", None)
         for name, value in data.items():
             setattr(definition, name, value)
-        definition.updated_by = user
-        definition.save()
-        for model, rows in ((Criterion, criteria), (Milestone, milestones)):
-            if rows is None:
-                continue
-            model.objects.filter(definition=definition).delete()
-            for position, fields in enumerate(rows):
-                model.objects.create(definition=definition, **{"position": position, **fields})
-        definitions.record_change(definition, changed_by=user)
-        if definition.is_active:
-            definitions.rescore_after_change(definition)
-        return definition
+        definitions.save_definition(
+            definition, changed_by=self.context["request"].user, criteria=criteria, milestones=milestones
+        )
+        # The prefetched criteria and milestones were replaced.
+        return Definition.objects.prefetch_related("criteria", "milestones").get(pk=definition.pk)
 
 
 class DefinitionFilter(filters.FilterSet):
@@ -172,7 +161,7 @@ class DefinitionViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def activate(self, request, pk=None, format=None):
         """Make this the active definition; every account is rescored."""
-        definitions.activate(self.get_object(), by=request.user)
+        definitions.activate(self.get_object(), changed_by=request.user)
         return self.retrieve(request, pk=pk)
 
 

@@ -1,17 +1,29 @@
 """Forms of the managers' metrics and lab pages."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django import forms
 
 from .metrics import Period
 
 LONGEST_PERIOD = timedelta(days=3 * 366)
+# The days a period may cover: the report steps a week or a month past its
+# ends, which must stay within what Python's dates and PostgreSQL hold.
+EARLIEST_DAY, LATEST_DAY = date(1900, 1, 1), date(9998, 12, 31)
+
+
+def within_range(day: date) -> None:
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise forms.ValidationError(f"Choose a day between {EARLIEST_DAY} and {LATEST_DAY}.")
+
+
+def day_field(label: str) -> forms.DateField:
+    return forms.DateField(label=label, widget=forms.DateInput(attrs={"type": "date"}), validators=[within_range])
 
 
 class PeriodForm(forms.Form):
-    start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    start = day_field("From")
+    end = day_field("To")
 
     def clean(self):
         cleaned = super().clean()

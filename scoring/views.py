@@ -97,7 +97,7 @@ def lab_new_draft(request):
     if active is None:
         messages.error(request, "There is no active definition to copy.")
         return redirect("lab")
-    draft = definitions.duplicate(active, by=request.user)
+    draft = definitions.duplicate(active, changed_by=request.user)
     messages.success(request, f"“{draft.name}” created: change it in the admin, then compute it here.")
     return redirect("lab-definition", pk=draft.pk)
 

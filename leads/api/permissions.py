@@ -1,8 +1,11 @@
-"""Who may use the API: the sales people, and managers for what changes things."""
+"""Who may use the API: the sales people, and managers for what changes things.
+
+Each reads the roles looked up once for the request (leads.access.RolesMiddleware).
+"""
 
 from rest_framework import permissions
 
-from leads.access import is_manager, rep_of
+from leads.access import roles_for
 
 
 class SalesPeople(permissions.BasePermission):
@@ -11,15 +14,14 @@ class SalesPeople(permissions.BasePermission):
     message = "This API is for sales managers and reps."
 
     def has_permission(self, request, view):
-        user = request.user
-        return bool(user and user.is_authenticated and (is_manager(user) or rep_of(user)))
+        return roles_for(request).is_sales_person
 
 
 class Managers(permissions.BasePermission):
     message = "Only sales managers may do this."
 
     def has_permission(self, request, view):
-        return bool(request.user and request.user.is_authenticated and is_manager(request.user))
+        return roles_for(request).is_manager
 
 
 class ManagersWrite(permissions.BasePermission):
@@ -28,4 +30,4 @@ class ManagersWrite(permissions.BasePermission):
     message = "Only sales managers may change this."
 
     def has_permission(self, request, view):
-        return request.method in permissions.SAFE_METHODS or is_manager(request.user)
+        return request.method in permissions.SAFE_METHODS or roles_for(request).is_manager

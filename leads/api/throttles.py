@@ -4,7 +4,7 @@ leads matters more than the limit, and an outage must not turn into 500s."""
 import logging
 
 from redis.exceptions import RedisError
-from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
 
 log = logging.getLogger(__name__)
 
@@ -24,3 +24,12 @@ class AnonThrottle(FailOpen, AnonRateThrottle):
 
 class UserThrottle(FailOpen, UserRateThrottle):
     pass
+
+
+class LoginThrottle(FailOpen, SimpleRateThrottle):
+    """Password guesses at /api/token/: per client address, whoever is signed in."""
+
+    scope = "login"
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}

@@ -1,7 +1,9 @@
 """API views: thin wrappers over the same selectors and services as the pages,
 with the same rules of who sees what."""
 
+from django.contrib.auth.signals import user_logged_in
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
@@ -13,19 +15,22 @@ from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import ListAPIView
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from leads import selectors
-from leads.access import is_manager, rep_of, visible_accounts
+from leads.access import of_visible_accounts, roles_for, visible_accounts
 from leads.forms import QueueFilterForm
-from leads.models import Event, Person, SalesRep, StatusChange
+from leads.lockout import locked_out
+from leads.models import OPEN_LEAD_STATUSES, Account, Event, Person, SalesRep, StatusChange, Tier
 from leads.routing import reassign_by_hand
-from leads.services import OutcomeRefused, record_outcome
+from leads.services import OutcomeRefused, fit_data_changed, record_outcome, update_account
+from scoring.jobs import request_rescore
 from scoring.selectors import explained_score, explained_scores
 
 from .filters import AccountFilter, EventFilter, PersonFilter, StatusChangeFilter
 from .pagination import NewestFirst, QueuePage
+from .parsers import JSONParser
 from .permissions import Managers, ManagersWrite, SalesPeople
 from .schema import ERRORS, documented
 from .serializers import (
@@ -38,13 +43,7 @@ from .serializers import (
     QueueEntrySerializer,
     StatusChangeSerializer,
 )
-
-
-def of_visible_accounts(queryset, user):
-    """Rows of the accounts this user may see (all of them for managers)."""
-    if is_manager(user):
-        return queryset
-    return queryset.filter(account__in=visible_accounts(user))
+from .throttles import LoginThrottle
 
 
 @extend_schema_view(
@@ -59,6 +58,9 @@ class AccountViewSet(
     """Accounts: a rep sees their own, a manager every one. Managers may edit
     fit data; status and owner change only through outcome and assign."""
 
+    # The model, for the schema; each request's rows come from get_queryset.
+    queryset = Account.objects.none()
+
     permission_classes = [SalesPeople, ManagersWrite]
     filterset_class = AccountFilter
     search_fields = ["name", "domain", "=external_id"]
@@ -66,12 +68,19 @@ class AccountViewSet(
     ordering = ["-signed_up_at"]
 
     def get_queryset(self):
-        accounts = visible_accounts(self.request.user).select_related("score", "owner__user")
+        accounts = visible_accounts(roles_for(self.request)).select_related("score", "owner__user")
         # Only the detail view shows the explanation.
         return accounts.defer("score__explanation") if self.action == "list" else accounts
 
     def get_serializer_class(self):
         return AccountSerializer if self.action == "list" else AccountDetailSerializer
+
+    def perform_update(self, serializer):
+        """Through the lead core's one writer of account data; a change of fit
+        data rescores the account once the request commits."""
+        account = serializer.instance
+        if fit_data_changed(update_account(account=account, **serializer.validated_data)):
+            request_rescore([account.pk])
 
     def get_serializer_context(self):
         context = super().get_serializer_context()
@@ -89,7 +98,7 @@ class AccountViewSet(
         payload = OutcomeSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         try:
-            record_outcome(account_id=account.pk, by=request.user, **payload.validated_data)
+            record_outcome(account_id=account.pk, changed_by=request.user, **payload.validated_data)
         except OutcomeRefused as refusal:
             raise ValidationError({"outcome": [str(refusal)]}) from refusal
         return self.retrieve(request, pk=pk)
@@ -115,6 +124,9 @@ class AccountViewSet(
 class PersonViewSet(viewsets.ReadOnlyModelViewSet):
     """People of the accounts you may see."""
 
+    # The model, for the schema; each request's rows come from get_queryset.
+    queryset = Person.objects.none()
+
     serializer_class = PersonSerializer
     permission_classes = [SalesPeople]
     filterset_class = PersonFilter
@@ -123,7 +135,7 @@ class PersonViewSet(viewsets.ReadOnlyModelViewSet):
     ordering = ["pk"]
 
     def get_queryset(self):
-        return of_visible_accounts(Person.objects.all(), self.request.user)
+        return of_visible_accounts(Person.objects.all(), roles_for(self.request))
 
 
 @extend_schema_view(
@@ -133,6 +145,9 @@ class PersonViewSet(viewsets.ReadOnlyModelViewSet):
 class EventViewSet(viewsets.ReadOnlyModelViewSet):
     """Usage events, newest first, by cursor: stable pages over millions of rows."""
 
+    # The model, for the schema; each request's rows come from get_queryset.
+    queryset = Event.objects.none()
+
     serializer_class = EventSerializer
     permission_classes = [SalesPeople]
     filterset_class = EventFilter
@@ -141,7 +156,7 @@ class EventViewSet(viewsets.ReadOnlyModelViewSet):
     ordering_fields: list[str] = []
 
     def get_queryset(self):
-        return of_visible_accounts(Event.objects.all(), self.request.user)
+        return of_visible_accounts(Event.objects.all(), roles_for(self.request))
 
 
 @extend_schema_view(
@@ -151,6 +166,9 @@ class EventViewSet(viewsets.ReadOnlyModelViewSet):
 class StatusChangeViewSet(viewsets.ReadOnlyModelViewSet):
     """The append-only history of lead statuses."""
 
+    # The model, for the schema; each request's rows come from get_queryset.
+    queryset = StatusChange.objects.none()
+
     serializer_class = StatusChangeSerializer
     permission_classes = [SalesPeople]
     filterset_class = StatusChangeFilter
@@ -159,19 +177,22 @@ class StatusChangeViewSet(viewsets.ReadOnlyModelViewSet):
     ordering = ["-changed_at", "-id"]
 
     def get_queryset(self):
-        return of_visible_accounts(StatusChange.objects.select_related("changed_by"), self.request.user)
+        return of_visible_accounts(StatusChange.objects.select_related("changed_by"), roles_for(self.request))
 
 
 @extend_schema(
     parameters=[
         OpenApiParameter("rep", int, description="Managers: whose queue (default: your own)."),
-        OpenApiParameter("status", str, enum=["pql", "assigned", "contacted"]),
-        OpenApiParameter("tier", str, enum=["small", "mid", "large"]),
+        OpenApiParameter("status", str, enum=sorted(OPEN_LEAD_STATUSES)),
+        OpenApiParameter("tier", str, enum=Tier.values),
     ],
     responses=documented(QueueEntrySerializer(many=True), 400, 404),
 )
 class QueueView(ListAPIView):
     """A rep's open leads in the order to work them, with the reasons they qualified."""
+
+    # The model, for the schema; each request's rows come from get_queryset.
+    queryset = Account.objects.none()
 
     serializer_class = QueueEntrySerializer
     permission_classes = [SalesPeople]
@@ -182,9 +203,9 @@ class QueueView(ListAPIView):
         filters = QueueFilterForm(self.request.query_params)
         if not filters.is_valid():
             raise ValidationError(filters.errors)
-        rep = rep_of(self.request.user)
+        rep = roles_for(self.request).rep
         wanted = filters.cleaned_data["rep"]
-        if wanted and is_manager(self.request.user):
+        if wanted and roles_for(self.request).is_manager:
             rep = SalesRep.objects.filter(pk=wanted).first()
             if rep is None:
                 raise NotFound("No such rep.")
@@ -210,8 +231,26 @@ class QueueView(ListAPIView):
 class TokenView(ObtainAuthToken):
     """POST username and password for your API token; DELETE (with the token) revokes it."""
 
-    # The API's own parsers (ObtainAuthToken narrows them to forms).
-    parser_classes = APIView.parser_classes
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
+    # ObtainAuthToken has none; every guess counts against the address.
+    throttle_classes = [LoginThrottle]
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, **{c: ERRORS[c] for c in (400, 429)}})
+    def post(self, request, *args, **kwargs):
+        """Wrong passwords are a 400; past LOGIN_FAILURE_LIMIT of them for one
+        username from one address, a 429 with Retry-After until the cool-off ends."""
+        serializer = self.get_serializer(data=request.data)
+        if not serializer.is_valid():
+            # django-axes marks the request it was given: DRF's, not Django's.
+            if getattr(request, "axes_locked_out", False):
+                username = request.data.get("username") if isinstance(request.data, dict) else None
+                return locked_out(request, credentials={"username": username})
+            raise ValidationError(serializer.errors)
+        user = serializer.validated_data["user"]
+        # Taking a token is signing in: the failure count resets, last_login moves.
+        user_logged_in.send(sender=type(user), request=request, user=user)
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key})
 
     @extend_schema(responses={204: None, 401: ERRORS[401]})
     def delete(self, request):

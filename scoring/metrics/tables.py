@@ -50,12 +50,35 @@ class Table:
         ]
 
     def csv(self) -> str:
-        out = StringIO()
-        writer = csv.writer(out)
-        writer.writerow([column.key for column in self.columns])
-        for row in self.rows:
-            writer.writerow(["" if row[column.key] is None else row[column.key] for column in self.columns])
-        return out.getvalue()
+        return csv_text([column.key for column in self.columns], (
+            [row[column.key] for column in self.columns] for row in self.rows
+        ))
+
+
+# What a spreadsheet reads as the start of a formula (or, for tab and
+# carriage return, as a cell it trims down to one).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    """A CSV cell no spreadsheet runs: text that starts like a formula (an
+    event named =HYPERLINK(...), an account named @SUM(...)) gets a leading
+    quote, so it shows as the text it is. Numbers stay numbers; None is empty."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def csv_text(header: list[str], rows) -> str:
+    """Every CSV file the app writes, each cell through spreadsheet_safe."""
+    out = StringIO()
+    writer = csv.writer(out)
+    writer.writerow([spreadsheet_safe(cell) for cell in header])
+    for row in rows:
+        writer.writerow([spreadsheet_safe(cell) for cell in row])
+    return out.getvalue()
 
 
 TEXT_KINDS = frozenset({"text", "date", "month", "flag", "status", "tier"})

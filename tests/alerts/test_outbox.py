@@ -86,7 +86,7 @@ def test_outcomes_and_hand_reassignment_are_announced(rep, account, manager, mak
     Account.objects.filter(pk=account.pk).update(status=LeadStatus.PQL)
     reassign_by_hand([account.pk], rep, changed_by=manager)
     reassign_by_hand([account.pk], ben, changed_by=manager)
-    record_outcome(account_id=account.pk, outcome="contacted", by=ben.user)
+    record_outcome(account_id=account.pk, outcome="contacted", changed_by=ben.user)
     reassign_by_hand([account.pk], None, changed_by=manager)
 
     assert kinds(account) == ["assigned", "reassigned", "contacted", "unassigned"]
@@ -142,7 +142,7 @@ def test_sla_due_soon_and_passed_are_announced_once_per_assignment(rep, account,
 def test_a_contacted_lead_is_not_chased(rep, account, manager):
     Account.objects.filter(pk=account.pk).update(status=LeadStatus.PQL)
     reassign_by_hand([account.pk], rep, changed_by=manager)
-    record_outcome(account_id=account.pk, outcome="contacted", by=rep.user)
+    record_outcome(account_id=account.pk, outcome="contacted", changed_by=rep.user)
     Account.objects.filter(pk=account.pk).update(sla_due_at=timezone.now() - timedelta(minutes=1))
 
     announce_sla(warning=timedelta(hours=1), lookback=timedelta(days=2))

@@ -18,8 +18,8 @@ from leads.routing import (
     RepLoad,
     RuleSpec,
     assign_new_pqls,
+    choose_reps,
     deactivate_rep,
-    plan_assignments,
     reassign_by_hand,
 )
 from scoring.rescoring import rescore_accounts
@@ -69,7 +69,7 @@ def test_the_first_matching_rule_wins():
     ]
     loads = [load(1), load(2), load(3)]
 
-    plan = plan_assignments(
+    plan = choose_reps(
         [lead(1, country="DE"), lead(2, country="US"), lead(3, industry="retail")],
         rules,
         loads,
@@ -86,7 +86,7 @@ def test_empty_lists_match_anything_and_every_list_must_hold():
     anything = rule(2, "Anything", members=[2])
     loads = [load(1), load(2)]
 
-    plan = plan_assignments(
+    plan = choose_reps(
         [
             lead(1, country="us", tier="mid", industry=" LEGAL "),
             lead(2, country="US", tier="large", industry="legal"),
@@ -101,7 +101,7 @@ def test_empty_lists_match_anything_and_every_list_must_hold():
 
 
 def test_no_matching_rule_leaves_the_lead_in_the_unassigned_queue():
-    plan = plan_assignments(
+    plan = choose_reps(
         [lead(1, country="BR", industry="retail")],
         [rule(1, "EMEA", countries=["GB"])],
         [load(1)],
@@ -116,14 +116,14 @@ def test_a_full_team_sends_the_lead_to_the_unassigned_queue_not_over_capacity():
     rules = [rule(1, "EMEA mid-size", team_name="EMEA", members=[1, 2])]
     loads = [load(1, open_leads=5, capacity=5), load(2, open_leads=9, capacity=3)]
 
-    plan = plan_assignments([lead(1)], rules, loads, now=NOW)
+    plan = choose_reps([lead(1)], rules, loads, now=NOW)
 
     assert plan[1].rep_id is None
     assert plan[1].reason == "Team 'EMEA' is at capacity (rule 'EMEA mid-size')"
 
 
 def test_a_team_without_active_reps_says_so():
-    plan = plan_assignments(
+    plan = choose_reps(
         [lead(1)], [rule(members=[1], team_name="APAC")], [load(1, active=False)], now=NOW
     )
 
@@ -132,7 +132,7 @@ def test_a_team_without_active_reps_says_so():
 
 
 def test_the_rep_with_fewest_open_leads_gets_the_lead():
-    plan = plan_assignments(
+    plan = choose_reps(
         [lead(1)],
         [rule(members=[1, 2, 3])],
         [load(1, open_leads=4), load(2, open_leads=2), load(3, open_leads=3)],
@@ -146,13 +146,13 @@ def test_ties_go_to_the_rep_who_waited_longest_never_assigned_first_then_lowest_
     hour = timedelta(hours=1)
     members = [rule(members=[1, 2, 3, 4])]
 
-    waited = plan_assignments(
+    waited = choose_reps(
         [lead(1)],
         members,
         [load(1, last=NOW - hour), load(2, last=NOW - 3 * hour), load(3, last=NOW - 2 * hour)],
         now=NOW,
     )
-    never = plan_assignments(
+    never = choose_reps(
         [lead(1)], members, [load(1, last=NOW - 3 * hour), load(4), load(3)], now=NOW
     )
 
@@ -164,7 +164,7 @@ def test_a_batch_spreads_round_robin_and_never_exceeds_capacity():
     rules = [rule(members=[1, 2, 3])]
     loads = [load(1, capacity=2), load(2, capacity=4), load(3, open_leads=1, capacity=3)]
 
-    plan = plan_assignments([lead(i) for i in range(1, 11)], rules, loads, now=NOW)
+    plan = choose_reps([lead(i) for i in range(1, 11)], rules, loads, now=NOW)
 
     given = [assignment.rep_id for assignment in plan.values()]
     assert given == [1, 2, 3, 1, 2, 3, 2, 2, None, None]
@@ -172,7 +172,7 @@ def test_a_batch_spreads_round_robin_and_never_exceeds_capacity():
 
 
 def test_inactive_reps_get_nothing():
-    plan = plan_assignments(
+    plan = choose_reps(
         [lead(1), lead(2)],
         [rule(members=[1, 2])],
         [load(1, active=False), load(2, open_leads=8)],
@@ -183,7 +183,7 @@ def test_inactive_reps_get_nothing():
 
 
 def test_the_sla_is_the_teams():
-    plan = plan_assignments([lead(1)], [rule(sla_hours=4)], [load(1)], now=NOW)
+    plan = choose_reps([lead(1)], [rule(sla_hours=4)], [load(1)], now=NOW)
 
     assert plan[1].sla_due_at == NOW + timedelta(hours=4)
 
@@ -659,7 +659,7 @@ def test_the_same_account_routed_twice_at_once_is_assigned_once(make_rep, make_t
 
 
 def test_within_a_team_only_reps_who_cover_the_account_get_it():
-    from leads.routing import LeadToRoute, RepLoad, RuleSpec, plan_assignments
+    from leads.routing import LeadToRoute, RepLoad, RuleSpec, choose_reps
 
     rule = RuleSpec(
         id=1, name="Everyone", countries=(), tiers=(), industries=(), team_id=1,
@@ -674,13 +674,13 @@ def test_within_a_team_only_reps_who_cover_the_account_get_it():
         LeadToRoute(account_id=11, country="US", industry="retail", tier="small"),
     ]
 
-    plan = plan_assignments(leads, [rule], [generalist, legal], now=timezone.now())
+    plan = choose_reps(leads, [rule], [generalist, legal], now=timezone.now())
 
     assert (plan[10].rep_id, plan[11].rep_id) == (2, 1)
 
 
 def test_a_team_whose_reps_cover_nothing_of_the_account_says_so():
-    from leads.routing import LeadToRoute, RepLoad, RuleSpec, plan_assignments
+    from leads.routing import LeadToRoute, RepLoad, RuleSpec, choose_reps
 
     rule = RuleSpec(
         id=1, name="Legal", countries=(), tiers=(), industries=(), team_id=1,
@@ -691,7 +691,7 @@ def test_a_team_whose_reps_cover_nothing_of_the_account_says_so():
     )
     lead = LeadToRoute(account_id=10, country="US", industry="legal", tier="small")
 
-    plan = plan_assignments([lead], [rule], [legal], now=timezone.now())
+    plan = choose_reps([lead], [rule], [legal], now=timezone.now())
 
     assert plan[10].rep_id is None
     assert plan[10].reason == "No rep of team 'Legal' covers this account (rule 'Legal')"

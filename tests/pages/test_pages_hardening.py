@@ -78,3 +78,40 @@ def test_the_admin_refuses_traits_that_are_not_a_json_object(superuser, client, 
     response = client.post(f"/admin/leads/account/{account.pk}/change/", data)
     assert response.status_code == 200
     assert "traits" in response.context["adminform"].form.errors
+
+
+@pytest.mark.parametrize("path", ["/admin/", "/admin/leads/account/", "/admin/leads/event/", "/admin/scoring/definition/"])
+def test_a_rep_given_staff_status_is_kept_out_of_the_admin(client, rep, account, path):
+    rep.user.is_staff = True
+    rep.user.save()
+    account.owner = None
+    account.save()
+    client.force_login(rep.user)
+    response = client.get(path)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")
+    assert b"Harbor Legal" not in client.get(path, follow=True).content
+
+
+def test_a_staff_user_in_no_sales_group_is_kept_out_of_the_admin(client, django_user_model):
+    user = django_user_model.objects.create_user("staffer", password="x", is_staff=True)
+    client.force_login(user)
+    assert client.get("/admin/").status_code == 302
+
+
+def test_managers_and_superusers_use_the_admin(client, manager, superuser):
+    for user in (manager, superuser):
+        client.force_login(user)
+        assert client.get("/admin/").status_code == 200
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "1899-12-31"])
+def test_a_metrics_period_at_the_end_of_the_calendar_is_refused_not_a_500(manager_client, manager, day):
+    from rest_framework.test import APIClient
+
+    assert manager_client.get("/metrics/", {"start": day, "end": day}).status_code < 500
+    api = APIClient(raise_request_exception=False)
+    api.force_authenticate(manager)
+    response = api.get("/api/metrics/", {"start": day, "end": day})
+    assert response.status_code == 400
+    assert "start" in response.json()

@@ -751,7 +751,7 @@ def world(rep, other_rep, manager, definition, account, job_redis, inline_queues
     """One account of the rep's, qualified and assigned, with a person, an
     event, a note and its history; and one of everything the admin lists."""
     # Thousands of requests from one address: no throttle here (it has its own tests).
-    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"anon": None, "user": None})
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"anon": None, "user": None, "login": None})
 
     now = timezone.now()
     person = account.people.create(email="jo@harborlegal.com", name="Jo Park", title="Associate")

@@ -65,7 +65,7 @@ def hostile_book(rep, manager):
         cause=StatusCause.ROUTING,
     )
     Note.objects.create(account=account, author=rep.user, body=planted("Call back"))
-    record_outcome(account_id=account.pk, outcome="contacted", by=rep.user, reason=planted("Left a message"))
+    record_outcome(account_id=account.pk, outcome="contacted", changed_by=rep.user, reason=planted("Left a message"))
     Source.objects.create(name=planted("Product"), slug="product")
     Team.objects.create(name=planted("Inbound"))
     return account, person, definition

@@ -61,7 +61,7 @@ def test_assignment_and_outcomes_carry_the_rep(crm, receiver, account, rep):
         assignments={account.pk: Assignment(rep.pk, "Routed by rule Legal", timezone.now())},
         cause=StatusCause.ROUTING,
     )
-    record_outcome(account_id=account.pk, outcome=LeadStatus.CONTACTED, by=rep.user)
+    record_outcome(account_id=account.pk, outcome=LeadStatus.CONTACTED, changed_by=rep.user)
     while fanout.fan_out_pending().messages:
         pass
     delivery.deliver_due(crm.pk)

@@ -6,10 +6,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
-from django.db.models import Count, Q
 
 from leads.groups import SALES_MANAGERS
-from leads.models import OPEN_LEAD_STATUSES, SalesRep
+from leads.models import SalesRep
 
 
 class Command(BaseCommand):
@@ -55,7 +54,7 @@ def busiest_rep():
     return (
         SalesRep.objects.filter(is_active=True)
         .select_related("user")
-        .annotate(open_leads=Count("accounts", filter=Q(accounts__status__in=OPEN_LEAD_STATUSES)))
-        .order_by("-open_leads", "pk")
+        .with_open_leads()
+        .order_by("-open_lead_count", "pk")
         .first()
     )

@@ -1,7 +1,13 @@
-"""The admin as sales ops use it: what they work on first (definitions,
-accounts, reps and routing), the technical apps (jobs, tokens, users) last."""
+"""The admin site: for sales managers and superusers only.
+
+Staff status alone is not enough: a rep made staff by mistake would see every
+account through the model permissions their group holds. The admin is kept
+to the role that may see the whole book, whatever flags a user carries.
+"""
 
 from django.contrib import admin
+
+from .access import roles_for
 
 # (app label, model names in order); apps and models not named come after, by name.
 ORDER = [
@@ -11,10 +17,16 @@ ORDER = [
 LAST = ["auth", "authtoken", "django_rq", "axes"]
 
 
-class SalesOpsAdminSite(admin.AdminSite):
+class SalesAdminSite(admin.AdminSite):
+    """Also ordered as sales ops use it: definitions, accounts, reps and
+    routing first; the technical apps (jobs, tokens, users) last."""
+
     site_header = "pqlsite"
     site_title = "pqlsite admin"
     index_title = "PQL definitions, accounts, reps and routing"
+
+    def has_permission(self, request):
+        return super().has_permission(request) and roles_for(request).is_manager
 
     def get_app_list(self, request, app_label=None):
         apps = super().get_app_list(request, app_label)
