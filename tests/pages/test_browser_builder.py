@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import Group, Permission
 from django.test import Client
 from django.utils import timezone
 
+from leads.groups import SALES_MANAGERS
 from leads.models import Account, Event, Note, Person, Plan
 from leads.services import Assignment, assign_accounts
 from scoring.definitions import create_definition
@@ -65,10 +67,6 @@ def sign_in_to_admin(page, live_server, user):
 def restore_manager_permissions():
     """An earlier transactional test's flush empties the permissions the data
     migrations gave the managers' group; give back the ones the builder needs."""
-    from django.contrib.auth.models import Group, Permission
-
-    from leads.groups import SALES_MANAGERS
-
     group = Group.objects.get(name=SALES_MANAGERS)
     if not group.permissions.exists():
         group.permissions.add(*Permission.objects.filter(content_type__app_label__in=["leads", "scoring"]))
