@@ -7,8 +7,11 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1:8000
 DEMO_ACCOUNTS ?= 1500
 DEMO_DAYS ?= 120
+# pytest-xdist processes: most of the suite's time is waiting on live workers,
+# servers and browsers, so more processes than cores pays. 0 runs serially.
+PYTEST_WORKERS ?= 4
 
-.PHONY: run test install browser worker webhooks-worker scheduler clean
+.PHONY: run test install browser screenshots worker webhooks-worker scheduler clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +39,11 @@ test: $(VENV)/.installed-dev browser
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+# The docs' screenshots, taken by the browser tests on their seeded book.
+screenshots: $(VENV)/.installed-dev browser
+	UPDATE_DOC_SCREENSHOTS=1 $(BIN)/python -m pytest -n 0 tests/pages/test_browser_builder.py
 
 # The browser tests drive Debian's chromium; install it where we may (root with apt).
 browser:

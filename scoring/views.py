@@ -132,7 +132,7 @@ def lab_definition(request, pk):
 @managers_only
 def lab_run(request, pk):
     definition = get_object_or_404(Definition, pk=pk)
-    _run, created = request_run(definition, by=request.user)
+    _run, created = request_run(definition, requested_by=request.user)
     if not created:
         messages.info(request, "A computation for this definition is already under way.")
     return redirect("lab-definition", pk=definition.pk)

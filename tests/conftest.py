@@ -32,6 +32,9 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if "postgres" in item.keywords:
                 item.add_marker(skip)
+    # The tests that mostly wait (live workers and servers, browsers, clocks)
+    # go first, so that pytest-xdist's other workers run the rest meanwhile.
+    items.sort(key=lambda item: not ("slow" in item.keywords or "browser" in item.keywords))
 
 
 @pytest.fixture(autouse=True)
@@ -140,18 +143,22 @@ def test_redis_url() -> str | None:
     """The configured Redis, on a database of its own that tests may flush.
 
     TEST_REDIS_DB (15 unless set, so that two checkouts can test at once) is
-    the first pytest-xdist worker's; each further worker counts down from it
-    (gw1 on TEST_REDIS_DB - 1, ...), so two workers never flush each other's
-    queues. Keep them clear of 13, which the load-script test flushes."""
+    the first pytest-xdist worker's; each further worker takes the next one
+    down, skipping REDIS_URL's own, the cache's and the benchmarks' (13, 14:
+    the load-script test flushes 13), so two workers never flush each
+    other's queues or anything the app keeps."""
     url = os.environ.get("REDIS_URL")
     if not url:
         return None
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    index = int(os.environ.get("TEST_REDIS_DB", "15")) - int(worker.removeprefix("gw"))
-    if not 0 <= index <= 15:
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    own = url.rsplit("/", 1)[1] if url.count("/") >= 3 else ""
+    reserved = {13, 14, int(os.environ.get("CACHE_REDIS_DB", "1")), int(own) if own.isdigit() else 0}
+    free = [db for db in range(int(os.environ.get("TEST_REDIS_DB", "15")), -1, -1) if db not in reserved]
+    if worker >= len(free):
         raise pytest.UsageError(
-            f"xdist worker {worker} would test on Redis database {index}: raise TEST_REDIS_DB or use fewer workers"
+            f"xdist worker gw{worker} has no Redis database left: raise TEST_REDIS_DB or use fewer workers"
         )
+    index = free[worker]
     return url.rsplit("/", 1)[0] + f"/{index}" if url.count("/") >= 3 else url.rstrip("/") + f"/{index}"
 
 

@@ -28,7 +28,7 @@ CHUNK_SIZE = 10_000
 STALE_AFTER = timedelta(hours=1)
 
 
-def request_run(definition: Definition, *, by=None) -> tuple[LabRun | None, bool]:
+def request_run(definition: Definition, *, requested_by=None) -> tuple[LabRun | None, bool]:
     """Queue a computation for the definition once the transaction commits.
 
     Returns the run and whether it is new: while one is queued or running,
@@ -42,7 +42,7 @@ def request_run(definition: Definition, *, by=None) -> tuple[LabRun | None, bool
     ).update(status=LabRun.Status.FAILED, error="Lost: never finished.", finished_at=now)
     try:
         with transaction.atomic():
-            run = LabRun.objects.create(definition=definition, requested_by=by, requested_at=now)
+            run = LabRun.objects.create(definition=definition, requested_by=requested_by, requested_at=now)
     except IntegrityError:
         return pending_run(definition), False
     transaction.on_commit(lambda: enqueue_run(run.pk), robust=True)

@@ -252,6 +252,7 @@ def start_worker(redis_url: str) -> subprocess.Popen:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_job_leaves_nothing_half_written_and_the_account_is_rescored(
     redis_queues, ten_logins, account, make_event, settings

@@ -33,18 +33,21 @@ def manage(*args, env):
     )
 
 
+@pytest.mark.slow
 def test_production_settings_pass_the_deploy_check():
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
 
+@pytest.mark.slow
 def test_the_development_defaults_fail_the_deploy_check():
     result = manage("check", "--deploy", "--fail-level", "WARNING", env={})
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr + result.stdout
 
 
+@pytest.mark.slow
 def test_database_and_queues_come_from_the_environment():
     code = (
         "from django.conf import settings as s;"

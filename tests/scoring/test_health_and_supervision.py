@@ -180,6 +180,7 @@ def waiting_on_a_lock() -> bool:
         return cursor.fetchone()[0] == 1
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_scoring_resumes_without_a_person_after_redis_stops_under_a_working_worker(

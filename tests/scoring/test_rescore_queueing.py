@@ -226,6 +226,7 @@ def start_worker(redis_url: str) -> subprocess.Popen:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_share_the_work_and_record_each_status_change_once(

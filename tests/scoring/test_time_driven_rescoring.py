@@ -197,6 +197,7 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_window_expiry_shows_within_90_seconds_on_a_live_worker(redis_queues, settings, now):
