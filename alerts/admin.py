@@ -68,7 +68,8 @@ class OutboxMessageAdmin(admin.ModelAdmin):
     actions = ["requeue"]
 
     def get_queryset(self, request):
-        return selectors.with_outcomes(super().get_queryset(request).select_related("team", "status_change"))
+        # No select_related here: the list's own (list_select_related) applies only to a queryset without one.
+        return selectors.with_outcomes(super().get_queryset(request))
 
     def has_add_permission(self, request):
         return False
