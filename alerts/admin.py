@@ -81,7 +81,8 @@ class OutboxMessageAdmin(admin.ModelAdmin):
         return False
 
     def has_requeue_permission(self, request):
-        return request.user.has_perm("leads.change_outboxmessage")
+        # Re-queueing replays webhook deliveries: the deliveries' replay right.
+        return self.has_view_permission(request) and request.user.has_perm("webhooks.change_delivery")
 
     @admin.display(description="account", ordering="account__name")
     def account_link(self, message):

@@ -10,8 +10,8 @@ def grant_alerts(apps, schema_editor):
         app_label="alerts",
         codenames=[f"{action}_manageralerts" for action in ("add", "change", "delete", "view")],
     )
-    # The outbox in the admin: read, and re-queue (the change permission).
-    grant(apps, group_name=SALES_MANAGERS, app_label="leads", codenames=["view_outboxmessage", "change_outboxmessage"])
+    # The outbox in the admin, read-only (its re-queue needs the webhook deliveries' replay right).
+    grant(apps, group_name=SALES_MANAGERS, app_label="leads", codenames=["view_outboxmessage"])
 
 
 class Migration(migrations.Migration):
