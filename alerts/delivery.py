@@ -159,7 +159,9 @@ def read_book(batch: list[OutboxMessage], *, now: datetime) -> Book:
         )
     if any(m.kind in FOR_MANAGER_DIGEST for m in batch):
         digest_managers = set(
-            ManagerAlerts.objects.filter(alert_timing=AlertTiming.DIGEST).values_list("user_id", flat=True)
+            ManagerAlerts.objects.filter(alert_timing=AlertTiming.DIGEST, user__is_active=True).values_list(
+                "user_id", flat=True
+            )
         )
     return Book(
         accounts=accounts,

@@ -91,6 +91,8 @@ def send_due_manager_digests(*, now: datetime | None = None) -> ManagerDigestsSe
             .order_by("pk")
         )
         if not choices:
+            if not digest_managers().exists():
+                release_held(now=now)
             return sent
         done = []
         mail = get_connection(fail_silently=False)
@@ -107,6 +109,15 @@ def send_due_manager_digests(*, now: datetime | None = None) -> ManagerDigestsSe
         ).update(email_state=DeliveryState.SENT, delivered_at=now)
         sent.managers = len(done)
     return sent
+
+
+def release_held(*, now: datetime) -> int:
+    """Nobody takes the digest any more (the managers went back to alerts at
+    once): what was held for it will not be in one. Marked skipped, with
+    why; the leads themselves are on the team page."""
+    return OutboxMessage.objects.filter(
+        email_state=DeliveryState.HELD, kind__in=list(FOR_MANAGER_DIGEST), created_at__lte=now
+    ).update(email_state=DeliveryState.SKIPPED, last_error="held for a digest no manager takes any more")
 
 
 def gather(choices: list[ManagerAlerts], *, now: datetime) -> list[ManagerDigest]:

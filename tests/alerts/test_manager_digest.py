@@ -199,3 +199,23 @@ def test_two_workers_running_the_digest_at_once_send_each_manager_one(
     assert sum(result.emails for result in results) == 4
     recipients = sorted(r for recipients, _ in smtp_server.messages for r in recipients)
     assert recipients == sorted(user.email for user in managers)
+
+
+def test_what_was_held_is_let_go_when_no_manager_takes_the_digest_any_more(
+    smtp_server, make_rep, make_team, sales_manager, settings
+):
+    update_manager_alerts(user_id=sales_manager.pk, alert_timing=AlertTiming.DIGEST)
+    make_team("Sales", make_rep("ava", capacity=0))
+    assign_new_pqls([pql("Nobody Co").pk])
+    deliver_pending()
+    assert OutboxMessage.objects.get(kind="unassigned_team_full").email_state == DeliveryState.HELD
+    update_manager_alerts(user_id=sales_manager.pk, alert_timing=AlertTiming.INSTANT)
+    now = timezone.now()
+    digest_time(settings, now)
+
+    assert send_due_manager_digests(now=now).emails == 0
+
+    message = OutboxMessage.objects.get(kind="unassigned_team_full")
+    assert (message.email_state, message.last_error) == (
+        DeliveryState.SKIPPED, "held for a digest no manager takes any more"
+    )  # fmt: skip
