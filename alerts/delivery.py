@@ -36,6 +36,7 @@ from leads.outbox import FOR_MANAGERS, FOR_REPS
 from scoring.selectors import explained_scores
 
 from .compose import AlertFacts, Contact, compose
+from .models import ManagerAlerts
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,12 @@ PENDING = DeliveryState.PENDING
 BACKOFF = [30, 120, 600, 1800, 3600, 3 * 3600, 6 * 3600]
 # Slack answers 200 with "ok"; anything else is a failure.
 SLACK_OK = "ok"
+# The managers' kinds a manager may take in the daily digest instead: what
+# nobody owns and what is late. A disabled endpoint or a due lead of an away
+# rep stays instant.
+FOR_MANAGER_DIGEST = frozenset(
+    {MessageKind.UNASSIGNED, MessageKind.UNASSIGNED_TEAM_FULL, MessageKind.SLA_PASSED}
+)
 
 
 @dataclass
@@ -89,7 +96,10 @@ class Book:
     reps: dict[int, SalesRep]
     rep_slack: dict[int, str]
     team_slack: dict[int, str]
-    managers: list[str]
+    # Every sales manager with an email address: (user id, email).
+    managers: list[tuple[int, str]]
+    # The managers who take unowned and overdue leads in the daily digest.
+    digest_managers: set[int]
     # (account, kind, rep) -> when alerts of it that reached people were made.
     recent: dict[tuple, list[datetime]]
     # Peers that failed earlier in this batch ("email", or a Slack URL) and why:
@@ -136,17 +146,34 @@ def read_book(batch: list[OutboxMessage], *, now: datetime) -> Book:
     team_slack = dict(
         Team.objects.filter(pk__in=team_ids).exclude(slack_webhook_url="").values_list("pk", "slack_webhook_url")
     )
-    managers = []
+    managers: list[tuple[int, str]] = []
+    digest_managers: set[int] = set()
     if any(m.kind in FOR_MANAGERS or m.kind == MessageKind.SLA_DUE_SOON for m in batch):
         managers = list(
             get_user_model()
             .objects.filter(Q(groups__name=SALES_MANAGERS) | Q(is_superuser=True), is_active=True)
             .exclude(email="")
             .order_by("email")
-            .values_list("email", flat=True)
+            .values_list("pk", "email")
             .distinct()
         )
-    return Book(accounts, reasons, contacts, reps, rep_slack, team_slack, managers, recently_sent(batch, now=now))
+    if any(m.kind in FOR_MANAGER_DIGEST for m in batch):
+        digest_managers = set(
+            ManagerAlerts.objects.filter(alert_timing=AlertTiming.DIGEST, user__is_active=True).values_list(
+                "user_id", flat=True
+            )
+        )
+    return Book(
+        accounts=accounts,
+        reasons=reasons,
+        contacts=contacts,
+        reps=reps,
+        rep_slack=rep_slack,
+        team_slack=team_slack,
+        managers=managers,
+        digest_managers=digest_managers,
+        recent=recently_sent(batch, now=now),
+    )
 
 
 def recently_sent(batch: list[OutboxMessage], *, now: datetime) -> dict[tuple, list[datetime]]:
@@ -184,18 +211,27 @@ def audience_of(message: OutboxMessage, book: Book, *, now: datetime) -> Audienc
     the rep's manager (or every sales manager) for the managers' kinds and
     for a due lead whose rep is away."""
     rep = book.reps.get(message.rep_id) if message.rep_id else None
-    managers = [rep.manager.email] if rep and rep.manager and rep.manager.email else book.managers
+    managers = (
+        [(rep.manager.pk, rep.manager.email)] if rep and rep.manager and rep.manager.email else book.managers
+    )
+    emails = [email for _, email in managers]
     manager_slack = (
         book.team_slack.get(message.team_id or 0)
         or (book.rep_slack.get(rep.pk, "") if rep else "")
         or settings.ALERTS_MANAGERS_SLACK_WEBHOOK_URL
     )
+    if message.kind in FOR_MANAGER_DIGEST and managers:
+        # Managers who chose the digest hear of it there; if every one did,
+        # the message waits for the digest and nothing goes out now.
+        emails = [email for user_id, email in managers if user_id not in book.digest_managers]
+        if not emails:
+            return Audience(emails=[], slack_url="", digest=True)
     if message.kind in FOR_MANAGERS:
-        return Audience(emails=managers, slack_url=manager_slack)
+        return Audience(emails=emails, slack_url=manager_slack)
     if rep is None or not rep.is_active or not rep.user.is_active:
         return Audience(emails=[], slack_url="")
     if message.kind == MessageKind.SLA_DUE_SOON and rep.is_away(now):
-        return Audience(emails=managers, slack_url=manager_slack, escalated=True)
+        return Audience(emails=emails, slack_url=manager_slack, escalated=True)
     return Audience(
         emails=[rep.user.email] if rep.alert_by_email and rep.user.email else [],
         slack_url=(book.team_slack.get(message.team_id or 0) or book.rep_slack.get(rep.pk, ""))
@@ -258,7 +294,7 @@ def deliver_one(message: OutboxMessage, book: Book, *, mail, now: datetime, tota
     if message.account_id and book.cooled(message, timedelta(minutes=settings.ALERTS_COOLDOWN_MINUTES)):
         skip(message, "cooldown: the same alert went out recently", total)
         return
-    if audience.digest and message.kind in FOR_REPS:
+    if audience.digest and (message.kind in FOR_REPS or message.kind in FOR_MANAGER_DIGEST):
         hold_for_digest(message, total)
         return
     alert = compose(facts_of(message, book, escalated=audience.escalated))
@@ -315,7 +351,8 @@ def skip(message: OutboxMessage, why: str, total: Delivered) -> None:
 
 
 def hold_for_digest(message: OutboxMessage, total: Delivered) -> None:
-    """A rep who chose the digest hears of new leads there, by email only."""
+    """A rep who chose the digest hears of new leads there, by email only; a
+    manager hears of unowned and overdue leads in theirs."""
     if message.email_state == PENDING:
         message.email_state = DeliveryState.HELD
     if message.slack_state == PENDING:

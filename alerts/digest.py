@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from leads.models import Account, AlertTiming, DeliveryState, LeadStatus, OutboxMessage, SalesRep
+from leads.outbox import FOR_REPS
 
 from .compose import when
 
@@ -72,7 +73,9 @@ def gather(reps: list[SalesRep], *, now: datetime) -> dict[int, Digest]:
     if not digests:
         return digests
     held = (
-        OutboxMessage.objects.filter(rep_id__in=list(digests), email_state=DeliveryState.HELD)
+        OutboxMessage.objects.filter(
+            rep_id__in=list(digests), email_state=DeliveryState.HELD, kind__in=list(FOR_REPS)
+        )
         .order_by("pk")
         .values_list("pk", "rep_id", "account_id", "kind")
     )

@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 
 from scoring.jobs import QueueBreaker, inline_redis, redis_at
 
-from . import delivery, digest, sla
+from . import delivery, digest, manager_digest, sla
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ def check_sla_job() -> int:
     return sla.check_sla()  # the outbox wakes delivery once this commits
 
 
-def send_digests_job() -> int:
-    """Hourly: send the daily digest to the reps whose time has come."""
-    return digest.send_due_digests()
+def send_digests_job() -> dict:
+    """Hourly: send the daily digest to the reps and managers whose time has come."""
+    managers = manager_digest.send_due_manager_digests()
+    return {"reps": digest.send_due_digests(), "managers": vars(managers)}

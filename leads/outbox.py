@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from .models import (
@@ -218,3 +219,33 @@ def announce_sla(*, now: datetime | None = None, warning: timedelta, lookback: t
         for account_id, owner_id, assigned_at, sla_due_at in rows
     ]
     return announce(announcements, now=now)
+
+
+def requeue(message_ids: Iterable[int]) -> int:
+    """Send these messages again to people: a channel that failed goes back
+    to pending with a fresh set of retries, and one waiting on a backoff is
+    due now. Held (digest), sent and skipped channels are left alone. Wakes
+    the channels once the transaction commits. Returns how many messages
+    were requeued. (Webhooks keep their own per-endpoint deliveries.)"""
+    stuck = [DeliveryState.PENDING, DeliveryState.FAILED]
+    with transaction.atomic(savepoint=False):
+        requeued = (
+            OutboxMessage.objects.filter(pk__in=list(message_ids))
+            .filter(Q(email_state__in=stuck) | Q(slack_state__in=stuck))
+            .update(
+                email_state=Case(
+                    When(email_state=DeliveryState.FAILED, then=Value(DeliveryState.PENDING.value)),
+                    default=F("email_state"),
+                ),
+                slack_state=Case(
+                    When(slack_state=DeliveryState.FAILED, then=Value(DeliveryState.PENDING.value)),
+                    default=F("slack_state"),
+                ),
+                attempts=0,
+                next_attempt_at=None,
+                last_error="",
+            )
+        )
+        if requeued:
+            transaction.on_commit(wake_channels, robust=True)
+    return requeued

@@ -5,11 +5,14 @@ from functools import cached_property
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from alerts.forms import ManagerAlertsForm
+from alerts.services import update_manager_alerts
 from scoring.selectors import explained_scores
 
 from . import selectors
@@ -116,21 +119,29 @@ def queue(request):
 @require_http_methods(["GET", "HEAD", "POST"])
 @sales_people_only
 def rep_settings(request):
-    """A rep's own settings: when they are away, and how they hear of new leads."""
-    rep = roles_for(request).rep
-    if rep is None:
-        raise Http404("Settings are for sales reps.")
-    form = RepSettingsForm.for_rep(rep, request.POST if request.method == "POST" else None)
+    """A sales person's own settings: a rep's availability and how they hear
+    of new leads; a manager's choice for unowned and overdue leads (at once
+    or in a daily digest). Someone who is both gets both."""
+    roles = roles_for(request)
+    rep = roles.rep
+    data = request.POST if request.method == "POST" else None
+    form = RepSettingsForm.for_rep(rep, data) if rep else None
+    manager_form = ManagerAlertsForm.for_user(request.user, data, prefix="manager") if roles.is_manager else None
+    if form is None and manager_form is None:
+        raise Http404("Settings are for sales reps and managers.")
+    context = {"rep": rep, "form": form, "manager_form": manager_form, "digest_hour": settings.ALERTS_DIGEST_HOUR}
     if request.method == "POST":
-        if form.is_valid():
-            update_rep_settings(rep_id=rep.pk, **form.settings())
+        if all(f.is_valid() for f in (form, manager_form) if f is not None):
+            with transaction.atomic():
+                if form is not None and rep is not None:
+                    update_rep_settings(rep_id=rep.pk, **form.settings())
+                if manager_form is not None:
+                    update_manager_alerts(user_id=request.user.pk, **manager_form.cleaned_data)
             messages.success(request, "Settings saved.")
             return redirect("settings")
-        return render(request, "leads/settings.html", {"rep": rep, "form": form}, status=400)
+        return render(request, "leads/settings.html", context, status=400)
     return render(
-        request,
-        "leads/settings.html",
-        {"rep": rep, "form": form, "away_now": rep.is_away(timezone.now())},
+        request, "leads/settings.html", {**context, "away_now": rep.is_away(timezone.now()) if rep else False}
     )
 
 

@@ -28,6 +28,7 @@ from rq import Queue, Worker
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry
 
+from alerts.models import ManagerAlerts
 from leads.models import (
     Account,
     Event,
@@ -256,14 +257,15 @@ ROUTES: dict[str, Case | list[Case]] = {
         "/accounts/{account}/notes/", rep=400, other_rep=404, manager=400
     ),
     "team/": managers_page("/team/"),
-    # A rep's own settings: an empty form is a 400 with its errors; not a manager's page.
+    # One's own settings (a rep's absence and alerts, a manager's digest):
+    # an empty form is a 400 with its errors.
     "settings/": Case(
         "/settings/",
         roles(
             anonymous=every(405, GET=LOGIN, HEAD=LOGIN, POST=LOGIN),
             rep=every(405, GET=200, HEAD=200, POST=400),
             other_rep=every(405, GET=200, HEAD=200, POST=400),
-            manager=every(405, GET=404, HEAD=404, POST=404),
+            manager=every(405, GET=200, HEAD=200, POST=400),
         ),
     ),
     # No rep chosen: back to the team page with a message.
@@ -439,8 +441,9 @@ ROUTES: dict[str, Case | list[Case]] = {
     "admin/r/<path:content_type_id>/<path:object_id>/": staff(
         "/admin/r/{account_type}/{account}/", every(404)
     ),
-    "admin/^(?P<app_label>auth|authtoken|leads|django_rq|webhooks|scoring)/$": [
+    "admin/^(?P<app_label>auth|authtoken|leads|django_rq|webhooks|scoring|alerts)/$": [
         staff("/admin/leads/", every(200)),
+        staff("/admin/alerts/", every(200)),
         staff("/admin/webhooks/", every(200)),
         staff("/admin/scoring/", every(200)),
         # Apps where managers hold no permission are not found.
@@ -538,11 +541,13 @@ ROUTES: dict[str, Case | list[Case]] = {
 # What a manager may do with each model in the admin (the Sales managers
 # group's permissions). Reps are no staff: every admin page sends them to sign in.
 MANAGER_ADMIN_RIGHTS = {
+    "alerts.manageralerts": "view add change delete",
     "auth.group": "",
     "auth.user": "",
     "authtoken.tokenproxy": "",
     "leads.account": "view add change delete",
     "leads.event": "view add change delete",
+    "leads.outboxmessage": "view",  # read-only; its re-queue is the deliveries' replay right
     "leads.pendingevent": "view",
     "leads.person": "view add change delete",
     "leads.routingrule": "view add change delete",
@@ -767,6 +772,7 @@ def world(rep, other_rep, manager, definition, account, job_redis, inline_queues
     Note.objects.create(account=account, author=rep.user, body="Renewal call on Friday")
     RoutingRule.objects.create(name="Everyone", team=Team.objects.create(name="Everyone"))
     source = Source.objects.create(name="Product", slug="product")
+    ManagerAlerts.objects.create(user=manager)
     PendingEvent.objects.create(
         source="product", message_id="waiting-1", user_id="visitor-0", name="login", occurred_at=now
     )
