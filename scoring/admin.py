@@ -29,7 +29,7 @@ from .models import (
     PendingRescore,
     ScoringRun,
 )
-from .scorecards import scorecard_of
+from .scorecards import scorecard_for, scorecard_of
 from .selectors import explained_score
 from .sentences import most_points, sentence, warnings
 from .terms import COUNT_OPERATORS, Kind, Operator, WindowUnit
@@ -312,14 +312,19 @@ class DefinitionAdmin(admin.ModelAdmin):
         context["seen_property_keys"] = property_keys_seen()[:200]
         context["preview_url"] = reverse("admin:scoring_definition_preview")
         if obj is not None and obj.pk:
-            # The saved criteria and milestones, as the inlines already read them.
-            saved = {
-                inline.formset.model: [form.instance for form in inline.formset.initial_forms]
-                for inline in context.get("inline_admin_formsets", [])
-            }
-            card = scorecard_of(
-                obj, criteria=saved.get(Criterion, []), milestones=saved.get(Milestone, [])
-            )
+            if request.method == "POST":
+                # The form is shown again with its errors: its instances hold
+                # what was posted, not yet valid; read back what is saved.
+                card = scorecard_for(Definition.objects.get(pk=obj.pk))
+            else:
+                # The saved criteria and milestones, as the inlines already read them.
+                saved = {
+                    inline.formset.model: [form.instance for form in inline.formset.initial_forms]
+                    for inline in context.get("inline_admin_formsets", [])
+                }
+                card = scorecard_of(
+                    obj, criteria=saved.get(Criterion, []), milestones=saved.get(Milestone, [])
+                )
             context["builder"] = builder_words(card, seen_events=seen)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
