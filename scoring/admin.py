@@ -15,7 +15,14 @@ from leads.selectors import event_names_seen, property_keys_seen
 from pqlsite.admin import EstimatedCountPaginator, ReadOnlyAdmin
 
 from . import definitions
-from .admin_widgets import QuickMediaFormSet, QuickNumberInput, QuickSelect, quick_widgets
+from .admin_widgets import (
+    QuickCheckboxInput,
+    QuickHiddenInput,
+    QuickMediaFormSet,
+    QuickNumberInput,
+    QuickSelect,
+    quick_widgets,
+)
 from .definitions import Problem
 from .engine import Scorecard
 from .lab.preview import preview
@@ -68,7 +75,7 @@ class CriterionForm(WindowUnitOptional, forms.ModelForm):
         ]
         widgets = quick_widgets(
             Criterion,
-            fields,
+            ["id", *fields],
             event_name={"list": "seen-events", "autocomplete": "off"},
             property_key={"list": "seen-property-keys", "autocomplete": "off"},
             label={"size": 50},
@@ -131,9 +138,15 @@ class DefinitionPartFormSet(BaseInlineFormSet):
     scoring.definitions. When it refused them, each problem shows on the form
     it names (by its place among the kept forms), or above the inline."""
 
+    deletion_widget = QuickCheckboxInput
+
     def __init__(self, *args, problems: Sequence[Problem] = (), **kwargs):
         super().__init__(*args, **kwargs)
         self.problems = problems
+
+    def add_fields(self, form, index):
+        super().add_fields(form, index)
+        form.fields[self.fk.name].widget = QuickHiddenInput()
 
     def clean(self):
         super().clean()
@@ -196,7 +209,7 @@ class MilestoneForm(WindowUnitOptional, forms.ModelForm):
         fields = MILESTONE_FIELDS
         widgets = quick_widgets(
             Milestone,
-            MILESTONE_FIELDS,
+            ["id", *MILESTONE_FIELDS],
             event_name={"list": "seen-events", "autocomplete": "off", "size": 18},
             property_key={"list": "seen-property-keys", "autocomplete": "off", "size": 10},
             property_value={"size": 10},
