@@ -297,7 +297,7 @@ class DefinitionAdmin(admin.ModelAdmin):
         return self.fieldsets
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate_criteria_count()
+        return super().get_queryset(request).select_related("updated_by").annotate_criteria_count()
 
     def get_inline_formsets(self, request, formsets, inline_instances, obj=None):
         found = super().get_inline_formsets(request, formsets, inline_instances, obj)

@@ -14,8 +14,8 @@ pytestmark = pytest.mark.django_db
 
 PREVIEW_URL = reverse("admin:scoring_definition_preview")
 # The change page: the session, its user and whether a manager, the user's
-# and its groups' permissions, the definition, its criteria and milestones
-# (the event names and property keys seen are cached).
+# and its groups' permissions, the definition (with who changed it last), its
+# criteria and milestones (the event names and property keys seen are cached).
 QUERIES = 8
 
 
@@ -117,7 +117,7 @@ def test_a_gates_only_definition_built_in_the_admin_qualifies_on_its_gates(
 
 
 def test_the_change_page_with_20_criteria_and_8_milestones_keeps_its_query_count(
-    signed_in, make_event, django_assert_num_queries
+    signed_in, manager, make_event, django_assert_num_queries
 ):
     """Its speed is measured in bench/pages.py (the definition page); here,
     that it takes the same queries whatever the number of criteria."""
@@ -125,6 +125,7 @@ def test_the_change_page_with_20_criteria_and_8_milestones_keeps_its_query_count
         make_event(name)
     definition = create_definition(
         name="Big",
+        changed_by=manager,
         score_threshold=40,
         criteria=[
             dict(label=f"Criterion {n}", points=5, event_name="login", operator="gte", value=str(n))
@@ -142,3 +143,4 @@ def test_the_change_page_with_20_criteria_and_8_milestones_keeps_its_query_count
     assert response.status_code == 200
     page = response.content.decode()
     assert 'value="Criterion 19"' in page and 'value="Step 7"' in page
+    assert "by morgan" in page
