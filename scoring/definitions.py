@@ -37,13 +37,12 @@ class Problem:
 
     @property
     def key(self) -> str:
-        """Where, as the API names it: `name`, `criteria[2].value`, `milestones`."""
-        field = self.field or NON_FIELD_ERRORS
+        """Where, as the API names it: `name`, `criteria[2].value`,
+        `criteria[2]`, `milestones` (`__all__`: the definition as a whole)."""
         if self.part == "definition":
-            return field
-        if self.index is None:
-            return self.part
-        return f"{self.part}[{self.index}].{field}"
+            return self.field or NON_FIELD_ERRORS
+        where = self.part if self.index is None else f"{self.part}[{self.index}]"
+        return f"{where}.{self.field}" if self.field else where
 
 
 class DefinitionRefused(ValidationError):
