@@ -73,7 +73,7 @@ class QuickSelect(forms.Select):
             for value, label in choices:
                 shown = "" if value is None else str(value)
                 rendered.append(
-                    (shown, f'<option value="{escape(shown)}"', f">{conditional_escape(label)}</option>")
+                    (shown, f'<option value="{escape(shown)}"', f">{conditional_escape(str(label))}</option>")
                 )
             self._options = (choices, rendered)
         return self._options[1]

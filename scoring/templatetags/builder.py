@@ -22,7 +22,7 @@ def readonly_box(field) -> SafeString:
 def builder_grid(fieldset) -> SafeString:
     """A criterion's fieldset as a grid of boxes: label and widget, the help
     text as a tooltip, the errors first."""
-    parts = []
+    parts: list[str] = []
     for line in fieldset:
         for field in line:
             if field.is_readonly:
@@ -47,7 +47,7 @@ def builder_grid(fieldset) -> SafeString:
 @register.filter
 def builder_cells(inline_admin_form) -> SafeString:
     """A milestone's fields as table cells, errors above each widget."""
-    parts = []
+    parts: list[str] = []
     for fieldset in inline_admin_form:
         for line in fieldset:
             for field in line:
