@@ -6,17 +6,20 @@ renders were nine tenths of the page's server time. These produce the same
 HTML as Django's own templates for the attributes the admin sets.
 """
 
+from html import escape
+
 from django import forms
 from django.contrib.admin import helpers
-from django.utils.html import conditional_escape, escape
+from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 
 
 def flatatt(attrs) -> str:
-    """Django's flatatt, without a format_html per attribute."""
+    """Django's flatatt, without a format_html per attribute. (The standard
+    library's escape is Django's, without its check for lazy strings.)"""
     return mark_safe(  # noqa: S308 every value is escaped
         "".join(
-            f" {key}" if value is True else f' {key}="{escape(value)}"'
+            f" {key}" if value is True else f' {key}="{escape(str(value))}"'
             for key, value in attrs.items()
             if value is not None and value is not False
         )

@@ -2,8 +2,10 @@
 the template loops they replace were most of the page's time (20 criteria of
 18 fields and 8 milestones of 9 fields is some 600 fields a page)."""
 
+from html import escape
+
 from django import template
-from django.utils.html import conditional_escape, escape, format_html
+from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import capfirst
 
