@@ -4,6 +4,7 @@ keeping their ids, one history row and one rescore request per save, and a
 refusal from the service shown as a form error."""
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 
 from scoring import definitions
@@ -97,6 +98,10 @@ def test_one_save_adds_changes_and_deletes_criteria_keeping_the_unchanged_ones(
     assert change.changed_by == manager
     assert [c["label"] for c in change.snapshot["criteria"]] == ["Logged in", "Legal", "Asked for sales"]
     assert rescores == ["definition “Live” changed"]
+    logged = LogEntry.objects.get(object_id=str(live.pk)).get_change_message()
+    assert "Added criterion “Asked for sales”" in logged
+    assert "Changed Value for criterion “Legal”" in logged
+    assert "Deleted criterion “Invited”" in logged
 
 
 def test_saving_the_page_unchanged_keeps_every_id_and_records_once(signed_in, live, rescores):
