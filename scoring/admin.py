@@ -250,7 +250,10 @@ REFUSED = "definition_refused"
 
 def rows_of(formsets) -> dict[str, list[dict]]:
     """Each inline's kept forms as rows for definitions.save_definition."""
-    return {PARTS[formset.model]: [definitions.row_of(sub.instance) for sub in kept_forms(formset)] for formset in formsets}
+    return {
+        PARTS[formset.model]: [definitions.row_of(sub.instance) for sub in kept_forms(formset)]
+        for formset in formsets
+    }
 
 
 @admin.register(Definition)
@@ -414,7 +417,9 @@ class DefinitionAdmin(admin.ModelAdmin):
             # What the change message (the admin's log) lists.
             kept = kept_forms(formset)
             formset.new_objects = [sub.instance for sub in kept if not sub.instance.pk]
-            formset.changed_objects = [(sub.instance, sub.changed_data) for sub in kept if sub.instance.pk and sub.has_changed()]
+            formset.changed_objects = [
+                (sub.instance, sub.changed_data) for sub in kept if sub.instance.pk and sub.has_changed()
+            ]
             formset.deleted_objects = [sub.instance for sub in formset.deleted_forms if sub.instance.pk]
         if rescored:
             self.message_user(request, "Every account will be rescored under the new definition.")

@@ -118,7 +118,9 @@ def checked_rows(
     (kept as it is when nothing changed, so its id, and every stored
     explanation naming it, stays); a row without one adds an item."""
     names = editable_fields(model)
-    existing = {item.pk: item for item in model.objects.filter(definition=definition)} if definition.pk else {}
+    existing = {}
+    if definition.pk:
+        existing = {item.pk: item for item in model.objects.filter(definition=definition)}
     kept, new, changed = [], [], []
     for index, row in enumerate(rows):
         fields = {"position": index, **row}
@@ -126,7 +128,8 @@ def checked_rows(
         if item_id is not None:
             item = existing.get(item_id)
             if item is None:
-                problems.append(Problem(part, index, "id", [f"No {model._meta.verbose_name} {item_id} in this definition."]))
+                missing = f"No {model._meta.verbose_name} {item_id} in this definition."
+                problems.append(Problem(part, index, "id", [missing]))
                 continue
             before = values_of(item, names)
         else:
