@@ -1,6 +1,7 @@
 """Where sales managers define what makes a PQL, and see every account's result."""
 
 import json
+from collections.abc import Sequence
 
 from django import forms
 from django.contrib import admin, messages
@@ -14,7 +15,15 @@ from leads.selectors import event_names_seen, property_keys_seen
 from pqlsite.admin import EstimatedCountPaginator, ReadOnlyAdmin
 
 from . import definitions
-from .admin_widgets import QuickMediaFormSet, QuickNumberInput, QuickSelect, quick_widgets
+from .admin_widgets import (
+    QuickCheckboxInput,
+    QuickHiddenInput,
+    QuickMediaFormSet,
+    QuickNumberInput,
+    QuickSelect,
+    quick_widgets,
+)
+from .definitions import Problem
 from .engine import Scorecard
 from .lab.preview import preview
 from .models import (
@@ -27,7 +36,7 @@ from .models import (
     PendingRescore,
     ScoringRun,
 )
-from .scorecards import scorecard_of
+from .scorecards import scorecard_for, scorecard_of
 from .selectors import explained_score
 from .sentences import most_points, sentence, warnings
 from .terms import COUNT_OPERATORS, Kind, Operator, WindowUnit
@@ -66,7 +75,7 @@ class CriterionForm(WindowUnitOptional, forms.ModelForm):
         ]
         widgets = quick_widgets(
             Criterion,
-            fields,
+            ["id", *fields],
             event_name={"list": "seen-events", "autocomplete": "off"},
             property_key={"list": "seen-property-keys", "autocomplete": "off"},
             label={"size": 50},
@@ -93,9 +102,69 @@ class CriterionForm(WindowUnitOptional, forms.ModelForm):
         return cleaned
 
 
+def kept_forms(formset) -> list:
+    """The inline's forms the definition keeps, in order: saved or filled in,
+    and not marked for deletion."""
+    return [
+        form
+        for form in formset.forms
+        if form.instance.pk or form.has_changed()
+        if not (formset.can_delete and form.cleaned_data.get("DELETE"))
+    ]
+
+
+def place_errors(form, problems: Sequence[Problem]) -> None:
+    for problem in problems:
+        form.add_error(problem.field if problem.field in form.fields else None, problem.messages)
+
+
+class DefinitionForm(forms.ModelForm):
+    """A definition's own fields. When saving was refused (problems), each
+    problem shows on the field it names, and the form does not validate."""
+
+    problems: Sequence[Problem] = ()
+
+    def clean(self):
+        cleaned = super().clean()
+        mine = [problem for problem in self.problems if problem.part == "definition"]
+        place_errors(self, mine)
+        if self.problems and not mine:
+            self.add_error(None, "Nothing was saved: correct the problems below.")
+        return cleaned
+
+
+class DefinitionPartFormSet(BaseInlineFormSet):
+    """Criteria or milestones, saved with their definition by
+    scoring.definitions. When it refused them, each problem shows on the form
+    it names (by its place among the kept forms), or above the inline."""
+
+    deletion_widget = QuickCheckboxInput
+
+    def __init__(self, *args, problems: Sequence[Problem] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.problems = problems
+
+    def add_fields(self, form, index):
+        super().add_fields(form, index)
+        form.fields[self.fk.name].widget = QuickHiddenInput()
+
+    def clean(self):
+        super().clean()
+        kept = kept_forms(self)
+        whole = []
+        for problem in self.problems:
+            if problem.index is None or problem.index >= len(kept):
+                whole.extend(problem.messages)
+            else:
+                place_errors(kept[problem.index], [problem])
+        if whole:
+            raise ValidationError(whole)
+
+
 class CriterionInline(admin.StackedInline):
     model = Criterion
     form = CriterionForm
+    formset = DefinitionPartFormSet
     template = "admin/scoring/definition/criterion_inline.html"
     extra = 0
     classes = ["criteria-builder"]
@@ -128,22 +197,6 @@ class CriterionInline(admin.StackedInline):
     ]
 
 
-class MilestoneFormSet(BaseInlineFormSet):
-    def clean(self):
-        super().clean()
-        kept = [
-            form
-            for form in self.forms
-            if form.has_changed() or form.instance.pk
-            if not (self.can_delete and self._should_delete_form(form))
-        ]
-        if not kept and self.instance.activation_thresholds_set:
-            raise ValidationError(
-                "Activation thresholds are set but there are no milestones: add milestones "
-                "or clear the small / mid-size / large activation thresholds."
-            )
-
-
 MILESTONE_FIELDS = [
     "position", "label", "event_name", "property_key", "property_value", "window", "window_days",
     "window_unit", "min_count",
@@ -156,7 +209,7 @@ class MilestoneForm(WindowUnitOptional, forms.ModelForm):
         fields = MILESTONE_FIELDS
         widgets = quick_widgets(
             Milestone,
-            MILESTONE_FIELDS,
+            ["id", *MILESTONE_FIELDS],
             event_name={"list": "seen-events", "autocomplete": "off", "size": 18},
             property_key={"list": "seen-property-keys", "autocomplete": "off", "size": 10},
             property_value={"size": 10},
@@ -170,7 +223,7 @@ class MilestoneForm(WindowUnitOptional, forms.ModelForm):
 class MilestoneInline(admin.TabularInline):
     model = Milestone
     form = MilestoneForm
-    formset = MilestoneFormSet
+    formset = DefinitionPartFormSet
     template = "admin/scoring/definition/milestone_inline.html"
     extra = 0
     classes = ["milestones-builder"]
@@ -181,20 +234,26 @@ def unsaved_scorecard(form, formsets) -> Scorecard:
     """The scorecard of a definition as its valid forms say, saved or not:
     what the preview evaluates."""
     definition = form.instance
-    kept = {
-        formset.model: [
-            sub.instance
-            for sub in formset.forms
-            if sub.has_changed() or sub.instance.pk
-            if not (formset.can_delete and formset._should_delete_form(sub))
-        ]
-        for formset in formsets
-    }
+    kept = {formset.model: [sub.instance for sub in kept_forms(formset)] for formset in formsets}
     criteria = sorted(kept.get(Criterion, []), key=lambda c: c.position)
     milestones = sorted(kept.get(Milestone, []), key=lambda m: m.position)
     for index, item in enumerate(criteria + milestones):
         item.pk = item.pk or -(index + 1)
     return scorecard_of(definition, criteria=criteria, milestones=milestones)
+
+
+# The parts of a definition as scoring.definitions names them.
+PARTS = {Criterion: "criteria", Milestone: "milestones"}
+# Where a refused save leaves its problems for the form shown again.
+REFUSED = "definition_refused"
+
+
+def rows_of(formsets) -> dict[str, list[dict]]:
+    """Each inline's kept forms as rows for definitions.save_definition."""
+    return {
+        PARTS[formset.model]: [definitions.row_of(sub.instance) for sub in kept_forms(formset)]
+        for formset in formsets
+    }
 
 
 @admin.register(Definition)
@@ -203,6 +262,7 @@ class DefinitionAdmin(admin.ModelAdmin):
     list_select_related = ["updated_by"]
     search_fields = ["name"]
     readonly_fields = ["updated_at", "updated_by"]
+    form = DefinitionForm
     change_form_template = "admin/scoring/definition/change_form.html"
     fieldsets = [
         (
@@ -240,7 +300,7 @@ class DefinitionAdmin(admin.ModelAdmin):
         return self.fieldsets
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate_criteria_count()
+        return super().get_queryset(request).select_related("updated_by").annotate_criteria_count()
 
     def get_inline_formsets(self, request, formsets, inline_instances, obj=None):
         found = super().get_inline_formsets(request, formsets, inline_instances, obj)
@@ -268,14 +328,19 @@ class DefinitionAdmin(admin.ModelAdmin):
         context["seen_property_keys"] = property_keys_seen()[:200]
         context["preview_url"] = reverse("admin:scoring_definition_preview")
         if obj is not None and obj.pk:
-            # The saved criteria and milestones, as the inlines already read them.
-            saved = {
-                inline.formset.model: [form.instance for form in inline.formset.initial_forms]
-                for inline in context.get("inline_admin_formsets", [])
-            }
-            card = scorecard_of(
-                obj, criteria=saved.get(Criterion, []), milestones=saved.get(Milestone, [])
-            )
+            if request.method == "POST":
+                # The form is shown again with its errors: its instances hold
+                # what was posted, not yet valid; read back what is saved.
+                card = scorecard_for(Definition.objects.get(pk=obj.pk))
+            else:
+                # The saved criteria and milestones, as the inlines already read them.
+                saved = {
+                    inline.formset.model: [form.instance for form in inline.formset.initial_forms]
+                    for inline in context.get("inline_admin_formsets", [])
+                }
+                card = scorecard_of(
+                    obj, criteria=saved.get(Criterion, []), milestones=saved.get(Milestone, [])
+                )
             context["builder"] = builder_words(card, seen_events=seen)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
@@ -302,6 +367,12 @@ class DefinitionAdmin(admin.ModelAdmin):
                     errors += [
                         f"{formset.prefix} #{index + 1} {name}: {' '.join(e)}" for name, e in sub.errors.items()
                     ]
+        if not errors:
+            # What saving would refuse beyond each form's own checks.
+            try:
+                definitions.check(form.instance, **rows_of(formsets))
+            except definitions.DefinitionRefused as refused:
+                errors = [f"{problem.key}: {' '.join(problem.messages)}" for problem in refused.problems]
         if errors:
             return JsonResponse({"errors": errors})
         card = unsaved_scorecard(form, formsets)
@@ -312,17 +383,45 @@ class DefinitionAdmin(admin.ModelAdmin):
                 answer["lab_url"] = reverse("lab-definition", args=[obj.pk])
         return JsonResponse(answer)
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        refused = getattr(request, REFUSED, None)
+        if refused is not None:
+            form = type(form.__name__, (form,), {"problems": refused.problems})
+        return form
+
+    def get_formset_kwargs(self, request, obj, inline, prefix):
+        kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
+        refused = getattr(request, REFUSED, None)
+        if refused is not None:
+            kwargs["problems"] = [problem for problem in refused.problems if problem.part == PARTS[inline.model]]
+        return kwargs
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except definitions.DefinitionRefused as refused:
+            # Nothing was written (the service checks the whole definition
+            # before it writes). The form is shown again, bound to what was
+            # posted, with each problem on the field it names.
+            setattr(request, REFUSED, refused)
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
     def save_model(self, request, obj, form, change):
-        # The rules of saving a definition are scoring.definitions': the
-        # inlines are saved in between, by save_related.
-        definitions.before_saving(obj, changed_by=request.user)
-        super().save_model(request, obj, form, change)
+        """Nothing here: the definition is saved with its criteria and
+        milestones, in one call, by save_related."""
 
     def save_related(self, request, form, formsets, change):
-        super().save_related(request, form, formsets, change)
-        definition = form.instance
-        was_active = change and "is_active" in form.changed_data and not definition.is_active
-        if definitions.after_saving(definition, changed_by=request.user, was_active=was_active):
+        rescored = definitions.save_definition(form.instance, changed_by=request.user, **rows_of(formsets))
+        for formset in formsets:
+            # What the change message (the admin's log) lists.
+            kept = kept_forms(formset)
+            formset.new_objects = [sub.instance for sub in kept if not sub.instance.pk]
+            formset.changed_objects = [
+                (sub.instance, sub.changed_data) for sub in kept if sub.instance.pk and sub.has_changed()
+            ]
+            formset.deleted_objects = [sub.instance for sub in formset.deleted_forms if sub.instance.pk]
+        if rescored:
             self.message_user(request, "Every account will be rescored under the new definition.")
 
     @admin.action(description="Activate the selected definition (rescores every account)")

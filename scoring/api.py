@@ -1,13 +1,14 @@
 """PQL definitions in the REST API: managers only, with the admin's validation."""
 
 import django_filters as filters
-from django.core.exceptions import ValidationError as ModelValidationError
+from django.core.exceptions import NON_FIELD_ERRORS
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from leads.api.filters import BooleanFilter
@@ -32,22 +33,28 @@ MILESTONE_FIELDS = [
 
 
 class CriterionSerializer(serializers.ModelSerializer):
+    # Given on a write, the id names a criterion of this definition to update
+    # (kept as it is when nothing changed); without one, a criterion is added.
+    id = serializers.IntegerField(required=False)
+
     class Meta:
         model = Criterion
         fields = CRITERION_FIELDS
-        read_only_fields = ["id"]
 
 
 class MilestoneSerializer(serializers.ModelSerializer):
+    id = serializers.IntegerField(required=False)
+
     class Meta:
         model = Milestone
         fields = MILESTONE_FIELDS
-        read_only_fields = ["id"]
 
 
 class DefinitionSerializer(serializers.ModelSerializer):
-    """A definition with its criteria and milestones, written in one request;
-    every part is checked as the admin checks it."""
+    """A definition with its criteria and milestones, written in one request
+    through scoring.definitions, which checks every part as the admin does.
+    Criteria and milestones, when given, are the whole list: those with an id
+    are updated, those without are added, the others removed."""
 
     criteria = CriterionSerializer(many=True, required=False)
     milestones = MilestoneSerializer(many=True, required=False)
@@ -63,62 +70,28 @@ class DefinitionSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["id", "is_active", "updated_at", "updated_by"]
 
-    def validate(self, data):
-        criteria, milestones = data.get("criteria"), data.get("milestones")
-        current = self.instance
-        has_milestones = bool(milestones) if milestones is not None else bool(
-            current and current.milestones.exists()
-        )
-        thresholds = [
-            data.get(name, getattr(current, name, None))
-            for name in ("small_activation", "mid_activation", "large_activation")
-        ]
-        if any(t is not None for t in thresholds) and not has_milestones:
-            raise ValidationError(
-                {"milestones": ["Activation thresholds are set but there are no milestones."]}
-            )
-        settings = {k: v for k, v in data.items() if k not in ("criteria", "milestones")}
-        candidate = Definition(**{**self.model_fields(current), **settings})
-        self.check(candidate, "definition", exclude=["name"] if current else None)
-        for index, fields in enumerate(criteria or []):
-            self.check(Criterion(definition=candidate, **fields), f"criteria[{index}]", exclude=["definition"])
-        for index, fields in enumerate(milestones or []):
-            self.check(Milestone(definition=candidate, **fields), f"milestones[{index}]", exclude=["definition"])
-        return data
-
-    @staticmethod
-    def model_fields(definition):
-        if definition is None:
-            return {}
-        return {
-            field.name: getattr(definition, field.name)
-            for field in Definition._meta.concrete_fields
-            if field.name not in ("id", "updated_by", "created_at", "updated_at")
-        }
-
-    @staticmethod
-    def check(item, where, exclude=None):
-        try:
-            item.full_clean(exclude=exclude, validate_unique=False)
-        except ModelValidationError as problem:
-            raise ValidationError(
-                {
-                    f"{where}.{field}" if where != "definition" else field: messages
-                    for field, messages in problem.message_dict.items()
-                }
-            ) from problem
-
     def create(self, data):
-        return definitions.create_definition(changed_by=self.context["request"].user, **data)
+        return self.save_through_service(Definition(), data)
 
     def update(self, definition, data):
+        return self.save_through_service(definition, data)
+
+    def save_through_service(self, definition, data):
         criteria, milestones = data.pop("criteria", None), data.pop("milestones", None)
         for name, value in data.items():
             setattr(definition, name, value)
-        definitions.save_definition(
-            definition, changed_by=self.context["request"].user, criteria=criteria, milestones=milestones
-        )
-        # The prefetched criteria and milestones were replaced.
+        try:
+            definitions.save_definition(
+                definition, changed_by=self.context["request"].user, criteria=criteria, milestones=milestones
+            )
+        except definitions.DefinitionRefused as refused:
+            raise ValidationError(
+                {
+                    api_settings.NON_FIELD_ERRORS_KEY if where == NON_FIELD_ERRORS else where: messages
+                    for where, messages in refused.message_dict.items()
+                }
+            ) from refused
+        # Any prefetched criteria and milestones were replaced.
         return Definition.objects.prefetch_related("criteria", "milestones").get(pk=definition.pk)
 
 
