@@ -212,7 +212,7 @@ def build_account(
     last_event = times[-1] if times else None
     history = LeadHistory()
     if replay is not None:
-        spells = replay.spells(
+        turns = replay.turns(
             account_id=account_id,
             attributes={
                 "name": plan.name,
@@ -238,7 +238,7 @@ def build_account(
             card=replay.card,
             account_id=account_id,
             plan=plan,
-            spells=spells,
+            turns=turns,
             reps=reps,
             anchor_ts=anchor_ts,
         )

@@ -3,7 +3,7 @@ went to, and how far that rep took it, as status change rows."""
 
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from scoring.engine import Scorecard, explain
@@ -11,7 +11,7 @@ from scoring.engine import Scorecard, explain
 from ..models import LeadStatus, StatusCause
 from ..routing import coverage_holds
 from .accounts import DAY, AccountPlan, tier_for, when
-from .qualification import Spell
+from .qualification import Turn
 from .vocabulary import (
     CONTACTED_REASONS,
     CONVERTED_REASONS,
@@ -128,7 +128,7 @@ def lead_history(
     card: Scorecard,
     account_id: int,
     plan: AccountPlan,
-    spells: Sequence[Spell],
+    turns: Iterable[Turn],
     reps: Sequence[RepCoverage],
     anchor_ts: int,
 ) -> LeadHistory:
@@ -138,23 +138,32 @@ def lead_history(
     anyone took it. A rep contacts their lead within days and closes it
     within weeks, as far as the time left allows."""
     history = LeadHistory()
-    for spell in spells:
-        earliest = max(spell.start, (history.last_change_at or spell.start - 1) + 1)
-        pql_at = earliest + rng.randint(*NOTICED_AFTER)
-        if pql_at + ROUTED_AFTER[1] >= anchor_ts:
+    for turn in turns:
+        # Scoring notices the turn shortly after, and never twice at once.
+        at = max(turn.at, (history.last_change_at or turn.at - 1) + 1) + rng.randint(*NOTICED_AFTER)
+        if at + ROUTED_AFTER[1] >= anchor_ts:
             # Not noticed yet: the first rescore after the anchor records it.
             break
-        explained = explain(card, spell.result)
+        if not turn.result.qualifies:
+            history.move(
+                account_id=account_id,
+                to_status=LeadStatus.SIGNED_UP.value,
+                at=at,
+                cause=StatusCause.SCORING.value,
+                reason=f"No longer qualifies under {card.name}.",
+            )
+            continue
+        explained = explain(card, turn.result)
         history.move(
             account_id=account_id,
             to_status=LeadStatus.PQL.value,
-            at=pql_at,
+            at=at,
             cause=StatusCause.SCORING.value,
             reason="Qualified: " + "; ".join(explained["qualified_by"]),
             details={
                 "definition": card.name,
-                "score": spell.result.score,
-                "activation": spell.result.activation,
+                "score": turn.result.score,
+                "activation": turn.result.activation,
                 "qualified_by": explained["qualified_by"],
                 "reasons": explained["reasons"],
             },
@@ -164,18 +173,6 @@ def lead_history(
             assign(rng=rng, history=history, account_id=account_id, rep=rep, anchor_ts=anchor_ts)
             # An assigned lead is the rep's: its status no longer follows its score.
             break
-        if spell.end is None:
-            break
-        dropped_at = max(spell.end, (history.last_change_at or 0) + 1) + rng.randint(*NOTICED_AFTER)
-        if dropped_at >= anchor_ts:
-            break
-        history.move(
-            account_id=account_id,
-            to_status=LeadStatus.SIGNED_UP.value,
-            at=dropped_at,
-            cause=StatusCause.SCORING.value,
-            reason=f"No longer qualifies under {card.name}.",
-        )
     return history
 
 

@@ -2,15 +2,16 @@
 time order through the engine, as live rescoring would have seen them
 arrive, so its lead history can be dated by what it did."""
 
-import heapq
 import json
-import operator
-from collections.abc import Mapping, Sequence
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import datetime, time, timedelta, tzinfo
+from itertools import chain
 
-from scoring.engine import COMPARISONS, AccountFacts, CountTest, Result, Scorecard, evaluate
-from scoring.terms import Window
+from scoring.engine import AccountFacts, CountTest, Measure, Result, Scorecard, evaluate
+from scoring.terms import Operator, Window
 
 from .activity import Kind
 
@@ -19,14 +20,23 @@ from .activity import Kind
 QUARTER_HOUR = 900
 
 
-@dataclass
-class Spell:
-    """A stretch of time the account qualified: from `start`, with the
-    result that qualified it, to `end` (None: it still qualifies)."""
+@dataclass(frozen=True)
+class Turn:
+    """A moment the account started to qualify (its result qualifies) or
+    stopped (it does not)."""
 
-    start: int
+    at: int
     result: Result
-    end: int | None = None
+
+
+def verdict_breaks(operator: str, bound: int) -> tuple[int, ...]:
+    """The counts at which a count test's verdict changes: it differs
+    between count < b and count >= b for each b given."""
+    if operator in (Operator.GT, Operator.LTE):
+        return (bound + 1,)
+    if operator == Operator.EQ:
+        return (bound, bound + 1)
+    return (bound,)
 
 
 def property_text(value: object) -> str | None:
@@ -38,30 +48,57 @@ def property_text(value: object) -> str | None:
     return json.dumps(value)
 
 
+@dataclass
+class Counted:
+    """One measure's events for one account, ready to count at any moment:
+    their times (those its fixed window keeps), or for distinct days the
+    time each new local day began; `days` each event's day, for a distinct
+    count over the last N days only."""
+
+    measure: Measure
+    span: int
+    times: Sequence[int]
+    days: Sequence[int] = ()
+
+    def at(self, moment: int) -> int:
+        """The count the facts query gives at `moment` from the events so far."""
+        times = self.times
+        if self.measure.window != Window.LAST_DAYS:
+            return bisect_right(times, moment)
+        first, last = bisect_left(times, moment - self.span), bisect_right(times, moment)
+        if self.measure.distinct_days:
+            return len(set(self.days[first:last]))
+        return last - first
+
+
 class Replay:
-    """A scorecard's event counts, followed event by event for one account
-    at a time. Counts are those of scoring.facts (the same windows, distinct
-    days in the site's time zone); the engine is evaluated only when a count
-    crosses one of the scorecard's thresholds, the only moments a result can
-    change."""
+    """A scorecard's event counts, followed through time for one account at
+    a time. Counts are those of scoring.facts (the same windows, distinct
+    days in the site's time zone). A result can change only when a count
+    crosses one of the scorecard's thresholds, so the engine is evaluated at
+    those moments only: a few per account, whatever its number of events."""
 
     def __init__(self, card: Scorecard, *, zone: tzinfo):
         self.card = card
         self.zone = zone
         self.measures = tuple(sorted(card.measures, key=repr))
         self.spans = tuple(int(measure.span.total_seconds()) for measure in self.measures)
-        tests: dict = {measure: [] for measure in self.measures}
+        # Each measure's count tests, as the counts where a verdict can change.
+        breaks: dict = {measure: set() for measure in self.measures}
         for rule in card.rules:
             if isinstance(rule.test, CountTest):
-                tests[rule.test.measure].append((COMPARISONS[rule.test.operator], rule.test.count))
+                breaks[rule.test.measure].update(
+                    verdict_breaks(rule.test.operator, rule.test.count)
+                )
         for milestone in card.milestones:
-            tests[milestone.measure].append((operator.ge, milestone.min_count))
-        self.tests = tuple(tuple(tests[measure]) for measure in self.measures)
+            breaks[milestone.measure].add(milestone.min_count)
+        self.breaks = tuple(tuple(sorted(breaks[measure])) for measure in self.measures)
         self.matching: dict[Kind, tuple[int, ...]] = {}
+        self.midnights: dict[int, int] = {}
         self.days: dict[int, int] = {}
 
     def matches(self, kind: Kind) -> tuple[int, ...]:
-        """The measures whose event name and property an event kind matches."""
+        """The measures with an event name whose name and property an event kind matches."""
         found = self.matching.get(kind)
         if found is None:
             name, properties_json = kind
@@ -69,7 +106,7 @@ class Replay:
             found = self.matching[kind] = tuple(
                 index
                 for index, measure in enumerate(self.measures)
-                if (not measure.event_name or measure.event_name == name)
+                if measure.event_name == name
                 and (
                     not measure.property_key
                     or property_text(properties.get(measure.property_key)) == measure.property_value
@@ -77,17 +114,113 @@ class Replay:
             )
         return found
 
+    def local(self, at: int) -> datetime:
+        # Every instant of a quarter hour is on the same local day.
+        return datetime.fromtimestamp(at - at % QUARTER_HOUR, self.zone)
+
     def day(self, at: int) -> int:
         """The local day of an instant, as an ordinal."""
         quarter = at // QUARTER_HOUR
         found = self.days.get(quarter)
         if found is None:
-            found = self.days[quarter] = datetime.fromtimestamp(
-                quarter * QUARTER_HOUR, self.zone
-            ).toordinal()
+            found = self.days[quarter] = self.local(at).toordinal()
         return found
 
-    def spells(
+    def next_midnight(self, at: int) -> int:
+        """The first instant of the local day after the one `at` falls on."""
+        quarter = at // QUARTER_HOUR
+        found = self.midnights.get(quarter)
+        if found is None:
+            tomorrow = self.local(at).date() + timedelta(days=1)
+            found = self.midnights[quarter] = int(
+                datetime.combine(tomorrow, time.min, tzinfo=self.zone).timestamp()
+            )
+        return found
+
+    def day_starts(self, times: Sequence[int]) -> list[int]:
+        """The time of the first event of each local day, from sorted times."""
+        starts, position = [], 0
+        while position < len(times):
+            starts.append(times[position])
+            position = bisect_left(times, self.next_midnight(times[position]), position)
+        return starts
+
+    def counted(
+        self,
+        *,
+        times: Sequence[int],
+        kinds: Sequence[Kind],
+        signed_up_at: int,
+        trial_ends_at: int | None,
+    ) -> list[Counted]:
+        """Each measure's events of an account whose events are (kinds, times)."""
+        by_kind: defaultdict[Kind, list[int]] = defaultdict(list)
+        for kind, at in zip(kinds, times, strict=True):
+            by_kind[kind].append(at)
+        parts: list[list[list[int]]] = [[] for _ in self.measures]
+        for kind, kind_times in by_kind.items():
+            for index in self.matches(kind):
+                parts[index].append(kind_times)
+        counted = []
+        for index, measure in enumerate(self.measures):
+            span = self.spans[index]
+            if not measure.event_name:
+                chosen: Sequence[int] = times
+            elif len(parts[index]) == 1:
+                chosen = parts[index][0]
+            else:
+                chosen = sorted(chain.from_iterable(parts[index]))
+            if measure.window == Window.AFTER_SIGNUP:
+                # Within D days after signup: not before it either.
+                chosen = chosen[
+                    bisect_left(chosen, signed_up_at) : bisect_right(chosen, signed_up_at + span)
+                ]
+            elif measure.window == Window.TRIAL:
+                chosen = (
+                    chosen[bisect_left(chosen, signed_up_at) : bisect_right(chosen, trial_ends_at)]
+                    if trial_ends_at is not None
+                    else []
+                )
+            if measure.distinct_days and measure.window == Window.LAST_DAYS:
+                counted.append(Counted(measure, span, chosen, [self.day(at) for at in chosen]))
+            elif measure.distinct_days:
+                counted.append(Counted(measure, span, self.day_starts(chosen)))
+            else:
+                counted.append(Counted(measure, span, chosen))
+        return counted
+
+    def moments(self, counted: Counted, breaks: Sequence[int], *, until: int) -> list[int]:
+        """When the measure's count may cross a break: as the events that
+        reach one arrive, or for "last N days", as events arrive and leave."""
+        times = counted.times
+        if counted.measure.window != Window.LAST_DAYS:
+            return [times[bound - 1] for bound in breaks if 0 < bound <= len(times)]
+        # Counted while now - span <= at: an event leaves a second after at + span.
+        leaving = [at + counted.span + 1 for at in times]
+        if counted.measure.distinct_days:
+            return [moment for moment in chain(times, leaving) if moment <= until]
+        moments: list[int] = []
+        arrived = left = 0
+        between = bisect_right(breaks, 0)
+        while arrived < len(times) or left < len(leaving):
+            moment = leaving[left]
+            if arrived < len(times) and times[arrived] < moment:
+                moment = times[arrived]
+            if moment > until:
+                break
+            while arrived < len(times) and times[arrived] == moment:
+                arrived += 1
+            while leaving[left] == moment:
+                left += 1
+                if left == len(leaving):
+                    break
+            now_between = bisect_right(breaks, arrived - left)
+            if now_between != between:
+                between = now_between
+                moments.append(moment)
+        return moments
+
+    def turns(
         self,
         *,
         account_id: int,
@@ -98,91 +231,40 @@ class Replay:
         signed_up_at: int,
         trial_ends_at: int | None,
         until: int,
-    ) -> list[Spell]:
-        """When the account qualified, from signup to `until`, in order.
+    ) -> Iterator[Turn]:
+        """When the account started and stopped qualifying, from signup to
+        `until`, in order; lazily, so a caller done with the account (its
+        lead went to a rep) evaluates no further.
 
         It can start to qualify only as an event arrives (or at signup, on
         its attributes alone), and stop only as an event leaves a "last N
-        days" window; those are the moments checked.
+        days" window; of those, the moments a count crosses a break are checked.
         """
-        measures, spans, tests = self.measures, self.spans, self.tests
-        counts = [0] * len(measures)
-        days: list[dict[int, int] | None] = [
-            {} if measure.distinct_days else None for measure in measures
-        ]
-        truths = [tuple(compare(0, bound) for compare, bound in held) for held in tests]
-        # (leaves the window at, measure, day or 0) for "last N days" measures
-        leaving: list[tuple[int, int, int]] = []
-        spells: list[Spell] = []
-
-        def settle(at: int) -> None:
+        kept = bisect_right(times, until)
+        counted = self.counted(
+            times=times[:kept],
+            kinds=kinds[:kept],
+            signed_up_at=signed_up_at,
+            trial_ends_at=trial_ends_at,
+        )
+        breaks = self.breaks
+        moments = {signed_up_at}
+        for index, measure_counted in enumerate(counted):
+            moments.update(self.moments(measure_counted, breaks[index], until=until))
+        measures, card = self.measures, self.card
+        qualifying, seen = False, None
+        for moment in sorted(moments):
+            counts = [measure_counted.at(moment) for measure_counted in counted]
+            between = [bisect_right(breaks[index], count) for index, count in enumerate(counts)]
+            if between == seen:
+                continue
+            seen = between
             result = evaluate(
-                self.card,
+                card,
                 AccountFacts(
-                    account_id,
-                    attributes,
-                    people,
-                    {measure: counts[index] for index, measure in enumerate(measures)},
+                    account_id, attributes, people, dict(zip(measures, counts, strict=True))
                 ),
             )
-            qualifying = bool(spells) and spells[-1].end is None
-            if result.qualifies and not qualifying:
-                spells.append(Spell(start=at, result=result))
-            elif qualifying and not result.qualifies:
-                spells[-1].end = at
-
-        def count(index: int, day: int, step: int) -> bool:
-            """Add (step 1) or take away (-1) an event; whether a test's verdict changed."""
-            counted = days[index]
-            if counted is None:
-                counts[index] += step
-            else:
-                left = counted.get(day, 0) + step
-                if left:
-                    counted[day] = left
-                else:
-                    del counted[day]
-                counts[index] = len(counted)
-            now_true = tuple(compare(counts[index], bound) for compare, bound in tests[index])
-            if now_true == truths[index]:
-                return False
-            truths[index] = now_true
-            return True
-
-        def leave_until(moment: int) -> None:
-            while leaving and leaving[0][0] <= moment:
-                at = leaving[0][0]
-                changed = False
-                while leaving and leaving[0][0] == at:
-                    _, index, day = heapq.heappop(leaving)
-                    changed = count(index, day, -1) or changed
-                if changed:
-                    settle(at)
-
-        settle(signed_up_at)
-        for kind, at in zip(kinds, times, strict=True):
-            if at > until:
-                break
-            leave_until(at)
-            changed = False
-            day = 0
-            for index in self.matches(kind):
-                window = measures[index].window
-                if window == Window.AFTER_SIGNUP and not (
-                    signed_up_at <= at <= signed_up_at + spans[index]
-                ):
-                    continue
-                if window == Window.TRIAL and (
-                    trial_ends_at is None or not signed_up_at <= at <= trial_ends_at
-                ):
-                    continue
-                if days[index] is not None and not day:
-                    day = self.day(at)
-                if window == Window.LAST_DAYS:
-                    # Counted while now - span <= at: it leaves a second after at + span.
-                    heapq.heappush(leaving, (at + spans[index] + 1, index, day))
-                changed = count(index, day, 1) or changed
-            if changed:
-                settle(at)
-        leave_until(until)
-        return spells
+            if result.qualifies != qualifying:
+                qualifying = result.qualifies
+                yield Turn(moment, result)

@@ -50,6 +50,16 @@ def today_midnight() -> datetime:
     return datetime(today.year, today.month, today.day, tzinfo=UTC)
 
 
+def qualifies_then(card, account_id: int, at: datetime) -> bool:
+    """Whether scoring's facts query and engine qualified the account at `at`,
+    from the events it had by then."""
+    with transaction.atomic():
+        Event.objects.filter(account_id=account_id, occurred_at__gt=at).delete()
+        facts = gather_facts(card, now=at, account_ids=[account_id]).facts
+        transaction.set_rollback(True)
+    return evaluate(card, facts[0]).qualifies
+
+
 def test_the_starter_rescore_at_start_up_qualifies_nobody_anew(started_book):
     now = dict(Account.objects.values_list("pk", "status"))
 
@@ -122,13 +132,41 @@ def test_an_account_became_a_pql_when_its_events_first_made_it_qualify(started_b
     firsts = sorted((pk, at) for pk, at in first_pqls().items() if pk not in converted)[:12]
     assert len(firsts) == 12
 
-    def qualifies(account_id: int, at: datetime) -> bool:
-        with transaction.atomic():
-            Event.objects.filter(account_id=account_id, occurred_at__gt=at).delete()
-            facts = gather_facts(card, now=at, account_ids=[account_id]).facts
-            transaction.set_rollback(True)
-        return evaluate(card, facts[0]).qualifies
-
     for account_id, pql_at in firsts:
-        assert qualifies(account_id, pql_at), account_id
-        assert not qualifies(account_id, pql_at - timedelta(seconds=121)), account_id
+        assert qualifies_then(card, account_id, pql_at), account_id
+        assert not qualifies_then(card, account_id, pql_at - timedelta(seconds=121)), account_id
+
+
+@pytest.fixture
+def short_handed_book(db):
+    """One rep for the whole book: most PQLs wait for room."""
+    call_command(
+        "seed_demo", "--accounts", "400", "--days", str(DAYS), "--seed", "9", "--reps", "1",
+        stdout=open(os.devnull, "w"),  # noqa: SIM115
+    )  # fmt: skip
+    seeded = dict(Account.objects.values_list("pk", "status"))
+    ensure_starter_definition()
+    rescore_all(reason="start-up")
+    return seeded
+
+
+def test_a_waiting_pql_went_back_when_it_stopped_qualifying(short_handed_book):
+    waiting = Account.objects.filter(status=LeadStatus.PQL, owner=None)
+    dropped = StatusChange.objects.filter(
+        from_status=LeadStatus.PQL, to_status=LeadStatus.SIGNED_UP, changed_at__lt=today_midnight()
+    )
+
+    assert waiting.count() > 10
+    assert dropped.exists()
+    assert all(reason.startswith("No longer qualifies") for reason in dropped.values_list("reason", flat=True))
+    # After the start-up rescore, every status agrees with the account's result.
+    assert not Account.objects.filter(status=LeadStatus.PQL, score__qualifies=False).exists()
+    assert not Account.objects.filter(status=LeadStatus.SIGNED_UP, score__qualifies=True).exists()
+    moved = [pk for pk, status in Account.objects.values_list("pk", "status") if status != short_handed_book[pk]]
+    assert len(moved) <= 0.1 * waiting.count()
+    # Dated by scoring's own count of the last 14 days: qualifying two
+    # minutes before the drop was recorded, no longer at it.
+    card = active_scorecard()
+    for change in dropped.order_by("pk")[:8]:
+        assert qualifies_then(card, change.account_id, change.changed_at - timedelta(seconds=121))
+        assert not qualifies_then(card, change.account_id, change.changed_at)
