@@ -24,7 +24,8 @@ from .vocabulary import (
 NOTICED_AFTER = (5, 120)
 # Routing runs in the rescore's own transaction.
 ROUTED_AFTER = (1, 3)
-CONTACTED_AFTER = (2 * 3600, 3 * DAY)
+# Most within the 24-hour SLA, some late.
+CONTACTED_AFTER = (3600, 40 * 3600)
 CLOSED_AFTER = (DAY, 21 * DAY)
 OPEN_STATUSES = frozenset({LeadStatus.ASSIGNED.value, LeadStatus.CONTACTED.value})
 
