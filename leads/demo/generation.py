@@ -1,6 +1,5 @@
-"""The demo data set as rows: accounts, people, events and lead histories in
-chunks, each row a plain tuple in its table's column order, ids handed in.
-Pure: the same seed gives the same rows."""
+"""The demo data set as rows, pure: accounts, people, events and lead histories
+in chunks of plain tuples in column order, ids handed in."""
 
 import json
 import random

@@ -115,6 +115,7 @@ def rep_for(
 
 
 def furthest_status(rng: random.Random) -> str:
+    """How far the rep will take a lead, given the time (OUTCOME_SHARES)."""
     draw = rng.random()
     for status, share in OUTCOME_SHARES:
         if draw < share:
@@ -136,8 +137,8 @@ def lead_history(
     """What a live system would have recorded, all before the anchor: a PQL
     shortly after each time the account started to qualify, routed at once
     to a rep with room; back to signed up when it stopped qualifying before
-    anyone took it. A rep contacts their lead within days and closes it
-    within weeks, as far as the time left allows."""
+    anyone took it. A rep contacts their lead within a day or two and closes
+    it within weeks, as far as the time left allows."""
     history = LeadHistory()
     for turn in turns:
         # Scoring notices the turn shortly after, and never twice at once.
@@ -180,6 +181,7 @@ def lead_history(
 def assign(
     *, rng: random.Random, history: LeadHistory, account_id: int, rep: RepCoverage, anchor_ts: int
 ) -> None:
+    """The new PQL goes to `rep`, who contacts and closes it as far as the anchor allows."""
     pql_at = history.last_change_at or 0
     assigned_at = pql_at + rng.randint(*ROUTED_AFTER)
     furthest = furthest_status(rng)

@@ -1,6 +1,5 @@
-"""When a demo account qualified under a scorecard: its events replayed in
-time order through the engine, as live rescoring would have seen them
-arrive, so its lead history can be dated by what it did."""
+"""When a demo account qualified under a scorecard: its events replayed in time
+order through the engine, as live rescoring would have seen them arrive."""
 
 import json
 from bisect import bisect_left, bisect_right

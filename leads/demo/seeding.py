@@ -1,6 +1,5 @@
-"""The demo's database side: reps, their teams and routing rules, the
-definition the histories follow, and the bulk insertion of the generated rows
-in one transaction."""
+"""The demo's database side: reps, teams and routing rules, the definition the
+histories follow, and the bulk insertion of the rows in one transaction."""
 
 import random
 from collections.abc import Callable
