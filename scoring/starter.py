@@ -7,6 +7,7 @@ from .definitions import create_definition
 from .models import Definition
 
 STARTER_NAME = "Starter PQL definition"
+STARTER_THRESHOLD = 60
 
 CRITERIA: list[dict] = [
     dict(label="Clicked contact sales", role="trigger", hand_raise=True,
@@ -52,7 +53,7 @@ def ensure_starter_definition(*, activate_if_none: bool = True) -> Definition:
     return create_definition(
         name=STARTER_NAME,
         description="Hand-raising triggers, usage points, fit adjustments and activation milestones.",
-        score_threshold=60,
+        score_threshold=STARTER_THRESHOLD,
         is_active=activate_if_none and not Definition.objects.active().exists(),
         criteria=CRITERIA,
         milestones=MILESTONES,

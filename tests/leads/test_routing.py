@@ -25,6 +25,7 @@ from leads.routing import (
 from scoring.rescoring import rescore_accounts
 from tests.admin.test_admin import admin_form_data
 from tests.conftest import run_concurrently
+from tests.factories import EventFactory
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -388,12 +389,23 @@ def test_the_demo_book_routes_new_pqls_by_territory(book):
     ]
     assert ensure_routing() == 0, "rules exist already"
     ensure_starter_definition()
+    rescore_all()
     seeded = StatusChange.objects.order_by("-id").values_list("id", flat=True).first()
+    # The seeded book is where the starter definition puts it: new PQLs come
+    # from a hand raised now, in each territory.
+    raising = [
+        Account.objects.filter(status=LeadStatus.SIGNED_UP, plan__in=["trial", "free"], country__in=countries)
+        .order_by("pk")
+        .first()
+        for countries in (["US", "CA"], ["GB", "DE", "FR", "NL", "ES", "SE"])
+    ]
+    for account in raising:
+        EventFactory(account=account, name="contact_sales_clicked")
 
     rescore_all()
 
     routed = StatusChange.objects.filter(cause="routing", id__gt=seeded).select_related("account")
-    assert routed.exists()
+    assert {change.account for change in routed} == set(raising)
     teams = {rule.team.name: rule for rule in RoutingRule.objects.select_related("team")}
     for change in routed:
         (name,) = [name for name, rule in teams.items() if change.account.country in rule.countries]

@@ -13,6 +13,7 @@ from django.db.models import F, Max, Min
 
 from leads import demo
 from leads.bulk_insert import reserve_ids
+from leads.demo import seeding
 from leads.groups import SALES_REPS
 from leads.models import Account, Event, LeadStatus, Person, Plan, SalesRep, StatusChange
 
@@ -117,7 +118,10 @@ def test_seed_defaults_to_sixty_events_per_account():
     assert out.getvalue().splitlines()[-1].startswith("accounts=10 events=600 ")
 
 
+@pytest.mark.django_db
 def test_same_seed_generates_identical_rows():
+    card = demo.scorecard_to_follow()
+
     def rows(seed):
         chunks = demo.generate_demo(
             accounts=60,
@@ -127,6 +131,7 @@ def test_same_seed_generates_identical_rows():
             anchor=ANCHOR,
             reps=coverage(),
             reserve=fake_ids(),
+            card=card,
             chunk_size=25,
         )
         return [
@@ -202,41 +207,58 @@ def test_people_were_first_and_last_seen_at_their_own_events():
 
 
 @pytest.mark.django_db
-def test_worked_accounts_have_ordered_history_ending_in_their_status():
+def test_lead_histories_are_ordered_and_end_in_the_accounts_status():
     seed()
 
-    worked = Account.objects.exclude(status=LeadStatus.SIGNED_UP).select_related("owner")
-    assert worked.exists()
-    for account in worked:
+    with_history = Account.objects.filter(status_changes__isnull=False).distinct()
+    assert with_history.exclude(status=LeadStatus.SIGNED_UP).exists()
+    for account in with_history.select_related("owner"):
         changes = list(account.status_changes.order_by("changed_at"))
-        assert account.owner is not None
         assert [change.from_status for change in changes] == [
             LeadStatus.SIGNED_UP,
             *(change.to_status for change in changes[:-1]),
         ]
-        assert [change.to_status for change in changes[:3]] == [
-            LeadStatus.PQL,
-            LeadStatus.ASSIGNED,
-            LeadStatus.CONTACTED,
-        ]
+        assert changes[0].to_status == LeadStatus.PQL
         assert changes[-1].to_status == account.status
         times = [account.signed_up_at, *(change.changed_at for change in changes), ANCHOR]
         assert times == sorted(times)
         assert len(set(times)) == len(times)
-        for change in changes[2:]:
+        worked = [change for change in changes if change.cause == "user"]
+        for change in worked:
             assert change.changed_by_id == account.owner.user_id
         assert (account.plan == Plan.PAID) == (account.status == LeadStatus.CONVERTED)
+        if account.owner is not None:
+            assigned = next(c for c in changes if c.to_status == LeadStatus.ASSIGNED)
+            assert account.assigned_at == assigned.changed_at
+            assert assigned.owner_id == account.owner_id
 
 
 @pytest.mark.django_db
-def test_accounts_nobody_worked_have_no_history():
+def test_a_lead_reaches_an_outcome_only_through_assignment_and_contact():
+    seed()
+
+    for account in Account.objects.exclude(status=LeadStatus.SIGNED_UP):
+        path = list(account.status_changes.order_by("changed_at").values_list("to_status", flat=True))
+        worked = path[path.index(LeadStatus.PQL) :] if LeadStatus.ASSIGNED in path else []
+        if worked:
+            assert worked[:2] == [LeadStatus.PQL, LeadStatus.ASSIGNED]
+            assert worked[2:3] in ([], [LeadStatus.CONTACTED])
+        else:
+            assert account.status == LeadStatus.PQL
+            assert account.owner_id is None
+
+
+@pytest.mark.django_db
+def test_accounts_that_never_qualified_have_no_history():
     seed()
 
     idle = Account.objects.filter(status=LeadStatus.SIGNED_UP)
 
     assert idle.exists()
-    assert not StatusChange.objects.filter(account__in=idle).exists()
     assert not idle.exclude(owner=None).exists()
+    never = idle.exclude(status_changes__to_status=LeadStatus.PQL)
+    assert never.exists()
+    assert not StatusChange.objects.filter(account__in=never).exists()
 
 
 @pytest.mark.django_db
@@ -272,8 +294,8 @@ def test_a_failed_seed_leaves_nothing(monkeypatch):
             raise RuntimeError("disk full")
         return original(model, columns, rows)
 
-    original = demo.insert_rows
-    monkeypatch.setattr(demo, "insert_rows", fail_on_events)
+    original = seeding.insert_rows
+    monkeypatch.setattr(seeding, "insert_rows", fail_on_events)
 
     with pytest.raises(RuntimeError):
         seed()
