@@ -22,6 +22,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, list[str]]] = {
             *_crud("account", "person", "event", "salesrep", "team", "routingrule", "note", "source"),
             "view_statuschange",
             "view_pendingevent",
+            "view_outboxmessage",
         ],
         "scoring": [
             *_crud("definition", "criterion", "milestone"),
@@ -30,6 +31,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, list[str]]] = {
             "view_definitionchange",
         ],
         "webhooks": [*_crud("endpoint"), "view_delivery", "change_delivery", "view_attempt"],
+        "alerts": _crud("manageralerts"),
     },
     SALES_REPS: {
         "leads": ["view_account", "view_person", "view_event", "view_statuschange", "add_note", "view_note"],
