@@ -299,6 +299,24 @@ class DefinitionAdmin(admin.ModelAdmin):
         # Who changed it last comes after the criteria (change_form.html), not before.
         return self.fieldsets
 
+    def get_actions(self, request):
+        # One at a time, from its page: the live definition cannot be deleted.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and not (obj and obj.is_active)
+
+    def get_deleted_objects(self, objs, request):
+        # A definition's history and lab runs go with it; they need no rights of their own.
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        own = {DefinitionChange._meta.verbose_name, LabRun._meta.verbose_name}
+        return deleted, counts, perms_needed - own, protected
+
+    def delete_model(self, request, obj):
+        definitions.delete_definition(obj)
+
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("updated_by").annotate_criteria_count()
 

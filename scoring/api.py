@@ -126,9 +126,10 @@ class DefinitionViewSet(viewsets.ModelViewSet):
         return Definition.objects.select_related("updated_by").prefetch_related("criteria", "milestones")
 
     def perform_destroy(self, definition):
-        if definition.is_active:
-            raise ValidationError({"is_active": ["Activate another definition before deleting the active one."]})
-        definition.delete()
+        try:
+            definitions.delete_definition(definition)
+        except definitions.DefinitionRefused as refused:
+            raise ValidationError(refused.message_dict) from refused
 
     @extend_schema(request=None, responses=documented(DefinitionSerializer, 404))
     @action(detail=True, methods=["post"])

@@ -238,6 +238,18 @@ def activate(definition: Definition, *, changed_by=None) -> None:
     after_saving(definition, changed_by=changed_by)
 
 
+ACTIVE_NOT_DELETED = "Activate another definition before deleting the active one."
+
+
+@transaction.atomic
+def delete_definition(definition: Definition) -> None:
+    """Delete a definition that is not live, with its criteria, milestones,
+    history and lab runs. The live one is refused: every score names it."""
+    if Definition.objects.filter(pk=definition.pk, is_active=True).exists():
+        raise DefinitionRefused([Problem("definition", None, "is_active", [ACTIVE_NOT_DELETED])])
+    definition.delete()
+
+
 def row_of(item: Criterion | Milestone) -> dict[str, Any]:
     """A criterion or milestone as a row for save_definition, naming it by its
     id when it is saved."""

@@ -199,3 +199,28 @@ def test_a_draft_saved_in_the_admin_requests_no_rescore(signed_in, rescores):
     assert response.status_code == 302, errors_of(response)
     assert DefinitionChange.objects.count() == 1
     assert rescores == []
+
+
+def test_a_manager_deletes_a_draft_with_its_history_from_its_page(manager_client):
+    live = definitions.create_definition(name="Live", is_active=True, score_threshold=10, criteria=[
+        dict(label="Logins", role="trigger", event_name="login", operator="gte", value="10"),
+    ])
+    draft = definitions.duplicate(live)
+    url = reverse("admin:scoring_definition_delete", args=[draft.pk])
+
+    confirm = manager_client.get(url)
+    assert confirm.status_code == 200 and not confirm.context["perms_lacking"]
+    assert manager_client.post(url, {"post": "yes"}).status_code == 302
+
+    assert not Definition.objects.filter(pk=draft.pk).exists()
+    assert not DefinitionChange.objects.filter(definition_id=draft.pk).exists()
+
+
+def test_the_live_definition_offers_no_delete(manager_client):
+    live = definitions.create_definition(name="Live", is_active=True, score_threshold=10, criteria=[
+        dict(label="Logins", role="trigger", event_name="login", operator="gte", value="10"),
+    ])
+
+    assert manager_client.get(reverse("admin:scoring_definition_delete", args=[live.pk])).status_code == 403
+    listing = manager_client.get(reverse("admin:scoring_definition_changelist"))
+    assert "delete_selected" not in [name for name, _ in listing.context["action_form"].fields["action"].choices]

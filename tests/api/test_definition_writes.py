@@ -99,3 +99,21 @@ def test_activation_thresholds_without_milestones_are_refused_on_update(manager,
     response = token_client(manager).patch(f"/api/definitions/{live.pk}/", {"small_activation": 70}, format="json")
     assert response.status_code == 400
     assert "milestones" in response.json()
+
+
+def test_the_live_definition_is_not_deleted_and_the_400_names_why(manager, live):
+    response = token_client(manager).delete(f"/api/definitions/{live.pk}/")
+
+    assert response.status_code == 400
+    assert response.json()["is_active"] == [definitions.ACTIVE_NOT_DELETED]
+    assert Definition.objects.filter(pk=live.pk).exists()
+
+
+def test_a_draft_is_deleted_with_its_criteria_and_history(manager, live):
+    draft = definitions.duplicate(live, changed_by=manager)
+
+    assert token_client(manager).delete(f"/api/definitions/{draft.pk}/").status_code == 204
+
+    assert not Definition.objects.filter(pk=draft.pk).exists()
+    assert not Criterion.objects.filter(definition_id=draft.pk).exists()
+    assert not DefinitionChange.objects.filter(definition_id=draft.pk).exists()
