@@ -64,6 +64,8 @@ ROUTINE_EVENTS = ["login", "login", "login", "hour_logged", "message_sent", "mes
                   "file_uploaded", "pricing_page_viewed", "channel_created"]
 LIBRARY = {"library": {"name": "analytics-python", "version": "2.4.0"}}
 UNASSIGNED_AFTER_S = 30.0
+# How often a probe looks for its assignment: at most this much of a timing is the probe's own.
+POLL_S = 0.005
 WARM_UP_S = 3.0
 
 
@@ -191,7 +193,7 @@ def measure(port, auth, people, probe_pool, *, rate, seconds, probes, clients, d
     for process in background:
         process.start()
 
-    waits, timings, answers, lock = [], [], [], threading.Lock()
+    waits, timings, answers, breakdown, lock = [], [], [], [], threading.Lock()
     sampler_stop = threading.Event()
     sampler = threading.Thread(target=sample_backlog, args=(waits, sampler_stop), daemon=True)
     sampler.start()
@@ -201,7 +203,7 @@ def measure(port, auth, people, probe_pool, *, rate, seconds, probes, clients, d
     for n, (user, group) in enumerate(targets):
         time.sleep(max(0.0, started + WARM_UP_S + n * spacing - time.time()))
         thread = threading.Thread(
-            target=probe, args=(port, auth, user, account_ids[group], database, timings, answers, lock)
+            target=probe, args=(port, auth, user, account_ids[group], database, timings, answers, breakdown, lock)
         )
         thread.start()
         threads.append(thread)
@@ -220,6 +222,7 @@ def measure(port, auth, people, probe_pool, *, rate, seconds, probes, clients, d
         "probes": len(timings),
         "assigned": assigned,
         "answers": answers,
+        "breakdown": breakdown,
         "unassigned": sum(1 for ms in timings if ms is None),
         "backlog_max": max((w for w, _ in waits), default=0),
         "queue_max": max((q for _, q in waits), default=0),
@@ -241,6 +244,12 @@ def report(run: dict, *, workers: int) -> None:
     print(f"background sent {run['sent_rate']:.0f} events/s (asked {run['rate']:.0f}), "
           f"{run['errors']} failed requests, most jobs queued {run['queue_max']}, "
           f"probes answered 200 in p50 {percentile(run['answers'], 0.5):.0f} ms", file=sys.stderr)
+    if run["breakdown"]:
+        print("probe phases, p50 / p95 ms: " + ", ".join(
+            f"{phase} {percentile([b[phase] for b in run['breakdown']], 0.5):.0f}"
+            f" / {percentile([b[phase] for b in run['breakdown']], 0.95):.0f}"
+            for phase in run["breakdown"][0]
+        ), file=sys.stderr)
     print(f"rate={run['rate']:.0f} workers={workers} probes={run['probes']} p50_ms={p50:.0f} "
           f"p95_ms={p95:.0f} max_ms={worst:.0f} unassigned={run['unassigned']} "
           f"backlog_max={run['backlog_max']}", flush=True)
@@ -309,7 +318,7 @@ def client(number: int, port: int, auth: str, people: list[str], rate: float, de
     results.put((sent, errors))
 
 
-def probe(port, auth, user, account_id, database, timings, answers, lock) -> None:
+def probe(port, auth, user, account_id, database, timings, answers, breakdown, lock) -> None:
     """One hand-raise, timed from sending it until its account is a PQL assigned to a rep."""
     server = server_config()[0]
     with psycopg.connect(dbname=database, autocommit=True, **server) as connection:
@@ -318,6 +327,8 @@ def probe(port, auth, user, account_id, database, timings, answers, lock) -> Non
             "type": "track", "messageId": f"hand-{user}", "userId": user,
             "event": "contact_sales_clicked", "timestamp": now, "context": LIBRARY,
         }], "sentAt": now}).encode()
+        phases = None
+        sent_at = time.time()
         started = time.perf_counter()
         status = post(port, auth, body)
         answered = time.perf_counter()
@@ -331,10 +342,34 @@ def probe(port, auth, user, account_id, database, timings, answers, lock) -> Non
                 if row and row[0]:
                     result = (time.perf_counter() - started) * 1000
                     break
-                time.sleep(0.01)
+                time.sleep(POLL_S)
+        if result is not None:
+            phases = probe_phases(connection, account_id, sent_at=sent_at,
+                                  answered_at=sent_at + answered - started, seen_at=sent_at + result / 1000)
     with lock:
         timings.append(result)
         answers.append((answered - started) * 1000)
+        if phases:
+            breakdown.append(phases)
+
+
+def probe_phases(connection, account_id: int, *, sent_at: float, answered_at: float, seen_at: float) -> dict:
+    """Where a probe's time went, from the times the database recorded: the
+    200; waiting until a rescore took the account (its result's computed_at,
+    when that rescore started); scoring, moving and assigning (assigned_at,
+    inside the rescore's transaction); committing and being seen by the probe."""
+    started, assigned = connection.execute(
+        "SELECT extract(epoch FROM s.computed_at), extract(epoch FROM a.assigned_at)"
+        " FROM leads_account a JOIN scoring_accountscore s ON s.account_id = a.id WHERE a.id = %s",
+        [account_id],
+    ).fetchone()
+    started, assigned = float(started), float(assigned)
+    return {
+        "answer": (answered_at - sent_at) * 1000,
+        "wait": (started - answered_at) * 1000,
+        "score": (assigned - started) * 1000,
+        "commit_seen": (seen_at - assigned) * 1000,
+    }
 
 
 def sample() -> tuple[int, int]:
