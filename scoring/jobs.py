@@ -322,13 +322,16 @@ def score_taken(redis, ids: list[int], *, token: str, waiting: str, since: float
     started = timezone.now()
     backlog.hold(ids, reason=backlog.JOB_RUNNING, at=started)
     try:
-        tally = rescoring.rescore_accounts(ids)
+        # Released in the transaction that stores the results: one commit
+        # fewer, and never released without them.
+        with transaction.atomic():
+            tally = rescoring.rescore_accounts(ids)
+            backlog.release(ids, requested_by=started)
     except Exception:
         redis.zadd(waiting, dict.fromkeys(ids, since), nx=True)
         raise
     finally:
         script(redis, RELEASE)(keys=[LEASES], args=[token, *ids])
-    backlog.release(ids, requested_by=started)
     return tally
 
 

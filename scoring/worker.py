@@ -45,5 +45,5 @@ class ScoringWorker(SimpleWorker):
         while not done.wait(interval):
             try:
                 self.heartbeat(self.get_heartbeat_ttl(job))
-            except Exception:  # noqa: BLE001 (a missed beat must not stop the job)
+            except Exception:  # a missed beat must not stop the job
                 self.log.warning("Could not send a heartbeat during job %s", job.id, exc_info=True)
