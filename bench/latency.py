@@ -109,8 +109,8 @@ def main():
         if args.find_max:
             best, senders_limit = find_max(port, auth, people, probe_pool, args, database=database, first=run)
             if senders_limit:
-                print(f"the background clients sent no more than {best:.0f} events/s: the highest "
-                      "rate is at least that", file=sys.stderr)
+                print(f"the background reached no more than {best:.0f} events/s (the clients or "
+                      "ingestion were the limit): the highest rate is at least that", file=sys.stderr)
             print(f"max_rate={best:.0f} workers={args.workers}")
     finally:
         stop(gunicorn)
