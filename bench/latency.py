@@ -298,10 +298,12 @@ def find_max(port, auth, people, probe_pool, args, *, database, first) -> tuple[
             good = run["rate"]
     for _ in range(3):
         run = attempt((good + bad) / 2)
-        if holds(run):
-            good = run["rate"]
-        else:
+        if not holds(run):
             bad = run["rate"]
+        elif not reached(run):
+            return max(good, run["sent_rate"]), True
+        else:
+            good = run["rate"]
     return good, False
 
 

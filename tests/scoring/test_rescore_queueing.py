@@ -298,3 +298,4 @@ def test_a_drain_job_starts_from_the_cost_per_account_the_last_one_measured(
     assert drained.sizes[0] == jobs.SliceSizer.smallest
     assert drained.scored == 40
     assert float(redis_queues.get(jobs.COST_PER_ACCOUNT)) > 0
+
