@@ -128,7 +128,7 @@ RQ_QUEUES = {
     }
     for name, timeout in (("default", 600), ("scoring", 3600), ("webhooks", 300))
 }
-# Workers load the job modules before forking a horse per job (scoring.worker).
+# Workers run each job in their own process, no fork per job (scoring.worker).
 RQ = {"WORKER_CLASS": "scoring.worker.ScoringWorker"}
 # Hours a rep has to contact a lead assigned by hand (routed leads use their team's SLA).
 DEFAULT_SLA_HOURS = env.int("DEFAULT_SLA_HOURS", default=24)
@@ -138,9 +138,12 @@ SCORING_RESCORE_INTERVAL = env.int("SCORING_RESCORE_INTERVAL", default=24 * 3600
 # Seconds between passes that rescore the results time alone has changed.
 SCORING_TIME_DRIVEN_INTERVAL = env.int("SCORING_TIME_DRIVEN_INTERVAL", default=60)
 SCORING_TIME_DRIVEN_LIMIT = env.int("SCORING_TIME_DRIVEN_LIMIT", default=100_000)
-# A drain job scores routine accounts this many at a time (a hand-raise
-# waits for one slice at most) and hands over to a new job after this long.
+# A drain job scores routine accounts in slices sized to last about
+# SCORING_DRAIN_SLICE_SECONDS each, from the last slices' cost per account,
+# and at most SCORING_DRAIN_SLICE accounts (a hand-raise waits for one slice
+# at most); it hands over to a new job after SCORING_DRAIN_SECONDS.
 SCORING_DRAIN_SLICE = env.int("SCORING_DRAIN_SLICE", default=2_000)
+SCORING_DRAIN_SLICE_SECONDS = env.float("SCORING_DRAIN_SLICE_SECONDS", default=0.1)
 SCORING_DRAIN_SECONDS = env.float("SCORING_DRAIN_SECONDS", default=30)
 # An account taken by a job is leased to it this long (a killed worker's
 # accounts are taken again afterwards; the catch-up pass rescores them sooner).

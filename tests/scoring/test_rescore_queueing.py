@@ -253,3 +253,50 @@ def test_two_workers_share_the_work_and_record_each_status_change_once(
     moves = list(StatusChange.objects.filter(to_status=LeadStatus.PQL).values_list("account_id", flat=True))
     assert sorted(moves) == sorted(touched)  # one SIGNED_UP -> PQL each, never two
     assert not redis_queues.exists(jobs.ROUTINE, jobs.URGENT, jobs.LEASES)
+
+
+# --- slices bounded by time ---------------------------------------------------------
+
+
+def test_routine_slices_are_sized_to_last_about_the_slice_time():
+    sizer = jobs.SliceSizer(seconds=0.1, largest=2000)
+    assert sizer.size == jobs.FIRST_SLICE
+    sizer.observe(100, 0.02)  # 0.2 ms an account: 500 fit, but growth is at most twofold
+    assert sizer.size == 200
+    sizer.observe(200, 0.04)
+    assert sizer.size == 400
+    sizer.observe(400, 0.08)
+    assert sizer.size == 500
+    sizer.observe(500, 0.5)  # the machine got busy: 1 ms an account
+    assert sizer.size == 100
+
+
+def test_a_slice_cut_short_by_the_waiting_work_does_not_shrink_the_next():
+    sizer = jobs.SliceSizer(seconds=0.1, largest=2000, per_account=0.0002)
+    assert sizer.size == 500
+    sizer.observe(3, 0.03)  # 10 ms an account, mostly the slice's fixed cost
+    assert sizer.size == 500
+    sizer.observe(3, 0.3)  # but over the slice time, it does
+    assert sizer.size == jobs.SliceSizer.smallest
+
+
+def test_slices_stay_within_the_largest_size():
+    sizer = jobs.SliceSizer(seconds=10, largest=50, per_account=0.0001)
+    assert sizer.size == 50
+    sizer.observe(50, 0.001)
+    assert sizer.size == 50
+    assert jobs.SliceSizer(seconds=0.1, largest=10).size == 10
+
+
+def test_a_drain_job_starts_from_the_cost_per_account_the_last_one_measured(
+    redis_queues, hand_raise_definition, django_capture_on_commit_callbacks
+):
+    accounts = [Account.objects.create(name=f"Co {i}").pk for i in range(40)]
+    with django_capture_on_commit_callbacks(execute=True):
+        record_events(events(accounts, "login", prefix="busy"))
+    redis_queues.set(jobs.COST_PER_ACCOUNT, 0.01)  # 10 ms an account: 25 accounts (the smallest)
+    drained = jobs.drain(slice_size=100, slice_seconds=0.1)
+    assert drained.sizes[0] == jobs.SliceSizer.smallest
+    assert drained.scored == 40
+    assert float(redis_queues.get(jobs.COST_PER_ACCOUNT)) > 0
+
