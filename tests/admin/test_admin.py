@@ -39,6 +39,13 @@ def scored_book(book):
     )
     LabRun.objects.create(definition=definition, requested_at=now, status=LabRun.Status.DONE)
     backlog.hold(book.values_list("pk", flat=True)[:5], reason=backlog.QUEUE_UNREACHABLE)
+    # The seeded history is already in place, so the rescore above wrote no
+    # outbox message: a qualification by hand writes one.
+    from leads.models import LeadStatus, StatusCause
+    from leads.services import change_status
+
+    waiting = book.filter(status=LeadStatus.SIGNED_UP).first()
+    change_status(account_id=waiting.pk, to_status=LeadStatus.PQL, cause=StatusCause.SCORING)
     return book
 
 

@@ -43,6 +43,7 @@ from leads.models import (
 )
 from leads.services import Assignment, assign_accounts
 from leads.webhooks.models import Attempt, Delivery, Endpoint
+from scoring.definitions import duplicate
 from scoring.lab.runs import lab_run_job
 from scoring.models import Definition, LabRun, PendingRescore
 from scoring.rescoring import rescore_all
@@ -709,6 +710,10 @@ def allowed(may: bool, answer=200):
     return answer if may else 403
 
 
+# The live definition has no delete (tests/admin); its rights are a draft's.
+ADMIN_OPENS = {"scoring.definition": {"is_active": False}}
+
+
 def model_admin_cases(world: World):
     """The generic admin pages of each model, answered by the manager's rights."""
     for label, model in sorted(admin_models().items()):
@@ -716,7 +721,7 @@ def model_admin_cases(world: World):
             continue
         rights = set(MANAGER_ADMIN_RIGHTS[label].split())
         sees = bool(rights & {"view", "change"})
-        obj = model._default_manager.first()
+        obj = model._default_manager.filter(**ADMIN_OPENS.get(label, {})).first()
         assert obj is not None, f"the world holds no {label} to open in the admin"
         base = f"/admin/{label.replace('.', '/')}/"
         # An empty form has errors: the page again, nothing saved.
@@ -780,6 +785,7 @@ def world(rep, other_rep, manager, definition, account, job_redis, inline_queues
     Token.objects.get_or_create(user=rep.user)
     run = LabRun.objects.create(definition=definition, requested_at=now)
     lab_run_job(run.pk)
+    duplicate(definition)
     endpoint = Endpoint.objects.create(url="https://crm.example.com/hooks", event_types=["lead.qualified"])
     delivery = Delivery.objects.create(
         endpoint=endpoint, message_id="msg_1", event_type="lead.qualified", account=account,
