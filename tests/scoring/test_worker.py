@@ -3,8 +3,13 @@
 import threading
 import time
 
+import pytest
+
 from scoring import jobs
 from scoring.worker import ScoringWorker
+
+# The worker closes stale connections around each job, as Django does around a request.
+pytestmark = pytest.mark.django_db
 
 
 def test_the_worker_keeps_its_heartbeat_going_during_a_long_job(redis_queues, monkeypatch):
