@@ -97,7 +97,7 @@ def main():
     parser.add_argument("--people", type=int, default=10_000)
     parser.add_argument("--chunk-size", type=int, default=None)
     parser.add_argument("--workers", type=int, default=None,
-                        help="validating processes (default: import_events decides by the file's size)")
+                        help="validating processes (default: import_events' own, 0: validated in the importing process)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     args = parser.parse_args()

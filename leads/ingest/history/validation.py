@@ -55,21 +55,21 @@ def parse_line(line: bytes) -> Any:
         raise InvalidPayload([Problem(None, "row", refusal.message.removeprefix("body: "))]) from None
     except RecursionError:
         raise InvalidPayload([Problem(None, "row", "nested too deeply")]) from None
-    if SURROGATE_ESCAPE.search(line) and not encodable(parsed):
+    if b"\\u" in line and SURROGATE_ESCAPE.search(line) and not encodable(parsed):
         raise InvalidPayload([Problem(None, "row", "strings must not contain lone surrogates (\\ud800-\\udfff)")])
     return parsed
 
 
 # Lines orjson would read otherwise than the live parser: a NUL escape (which
-# the live parser refuses), an integer too long for 64 bits (orjson makes it a float).
-NOT_FOR_ORJSON = re.compile(rb"\\u0000|\d{19,}")
+# the live parser refuses), an integer of 19 digits or more (past 64 bits orjson makes it a float).
+LONG_INTEGER = re.compile(rb"\d{19}")
 
 
 def load_json(line: bytes):
     """The line as parse_json reads a body, through orjson where both read it
     alike (several times faster); parse_json itself, for its own words, when
     orjson refuses the line or might read it otherwise."""
-    if NOT_FOR_ORJSON.search(line):
+    if b"\\u0000" in line or LONG_INTEGER.search(line):
         return parse_json(line)
     try:
         return orjson.loads(line)
@@ -108,7 +108,8 @@ def historical_message(raw: Any, *, received_at: datetime) -> Message:
         raw = {**raw, "messageId": derived_message_id(raw)}
     # A row's sentAt is when a copy was sent long ago: correcting its clock by
     # it against the import's time would move the event to now.
-    raw = {name: value for name, value in raw.items() if name != "sentAt"}
+    if "sentAt" in raw:
+        raw = {name: value for name, value in raw.items() if name != "sentAt"}
     try:
         message = parse_call(raw, call=call, received_at=received_at)
     except InvalidPayload as invalid:

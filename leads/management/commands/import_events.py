@@ -2,7 +2,6 @@
 message format, or CSV with a column mapping), then rescore every account once."""
 
 import json
-import os
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -14,9 +13,6 @@ from leads.ingest.history.store import CHUNK_SIZE, Counts, import_file
 from leads.models import Source
 from scoring.rescoring import rescore_all
 
-# A file larger than this (compressed) is validated in a process of its own:
-# starting one costs about a second.
-PROCESS_ABOVE = 8_000_000
 # Refused rows printed in the summary; the rejects file has them all.
 SHOWN_REJECTS = 20
 
@@ -45,9 +41,10 @@ class Command(BaseCommand):
         )
         parser.add_argument("--chunk-size", type=int, default=CHUNK_SIZE, help="Rows stored per transaction.")
         parser.add_argument(
-            "--workers", type=int, default=None,
-            help="Processes that validate rows while this one stores them. Default: 1 for a file over "
-            f"{PROCESS_ABOVE // 1_000_000} MB (and a machine with more than one core), else 0 (validate here).",
+            "--workers", type=int, default=0,
+            help="Processes that validate rows while this one stores them. Default 0: rows are validated "
+            "here, while the database stores the chunk before (a process of its own costs more in handing "
+            "the rows over than it saves on a machine of two cores).",
         )
         parser.add_argument(
             "--rejects", type=Path, default=None,
@@ -76,8 +73,6 @@ class Command(BaseCommand):
         for path in files:
             with tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc=path.name,
                       disable=None, file=self.stderr) as bar:
-                if workers is None:
-                    workers = int(path.stat().st_size > PROCESS_ABOVE and (os.cpu_count() or 1) > 1)
                 try:
                     counts = import_file(path, source=found, mapping=mapping, chunk_size=chunk_size,
                                          workers=workers, progress=bar.update)
