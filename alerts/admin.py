@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from leads.models import OutboxMessage
-from pqlsite.admin import EstimatedCountPaginator
+from pqlsite.admin import EstimatedCountPaginator, ReadOnlyAdmin
 
 from . import selectors, services
 from .forms import ManagerAlertsAdminForm
@@ -37,7 +37,7 @@ STATE_COLOURS = {"waiting": "#8a6d00", "delivered": "#2e7d32", "failed": "#b0002
 
 
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(admin.ModelAdmin):
+class OutboxMessageAdmin(ReadOnlyAdmin):
     """Read-only: the services write the outbox; the one action re-queues."""
 
     list_display = [
@@ -70,15 +70,6 @@ class OutboxMessageAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         # No select_related here: the list's own (list_select_related) applies only to a queryset without one.
         return selectors.with_outcomes(super().get_queryset(request))
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_requeue_permission(self, request):
         # Re-queueing replays webhook deliveries: the deliveries' replay right.

@@ -8,7 +8,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from pqlsite.admin import EstimatedCountPaginator
+from pqlsite.admin import EstimatedCountPaginator, ReadOnlyAdmin
 
 from . import delivery, endpoints
 from .forms import EndpointForm
@@ -228,7 +228,7 @@ class DeliveryAdmin(admin.ModelAdmin):
 
 
 @admin.register(Attempt)
-class AttemptAdmin(admin.ModelAdmin):
+class AttemptAdmin(ReadOnlyAdmin):
     """Every attempt: when, the answer, how long it took."""
 
     readonly_fields = ["attempted_at", "endpoint", "delivery", "response_code", "outcome", "duration_ms", "error"]
@@ -241,11 +241,3 @@ class AttemptAdmin(admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     show_full_result_count = False
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
