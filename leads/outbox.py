@@ -8,7 +8,6 @@ once the writing transaction commits. A wake-up that fails (Redis down) loses
 nothing: the messages wait in the table for the periodic delivery pass.
 """
 
-import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from .models import (
     SalesRep,
     away_at,
 )
+from .sqljson import json_text
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ def insert_as_json(items: list[Announcement], *, now: datetime) -> None:
             "last_error) SELECT gen_random_uuid(), e ->> 0, e ->> 1, (e ->> 2)::bigint, (e ->> 3)::bigint, "
             "(e ->> 4)::bigint, (e ->> 5)::bigint, e -> 6, %s, e ->> 7, e ->> 7, %s, 0, '' "
             "FROM jsonb_array_elements(%s::jsonb) AS e ON CONFLICT DO NOTHING",
-            [now, DeliveryState.PENDING.value, json.dumps(rows, separators=(",", ":"))],
+            [now, DeliveryState.PENDING.value, json_text(rows)],
         )
 
 
