@@ -140,7 +140,7 @@ def record_transitions_in_one_statement(
         # given: sorted, they line up with the transitions.
         ids = sorted(row[0] for row in cursor.fetchall())
     changed_by_id = changed_by.pk if changed_by is not None else None
-    return [
+    changes = [
         StatusChange(
             pk=change_id,
             account_id=t.account_id,
@@ -155,6 +155,11 @@ def record_transitions_in_one_statement(
         )
         for change_id, t in zip(ids, transitions, strict=True)
     ]
+    for change in changes:
+        # Stored rows, as if read back: saving one again is refused (append-only).
+        change._state.adding = False
+        change._state.db = connection.alias
+    return changes
 
 
 @transaction.atomic

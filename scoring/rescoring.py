@@ -10,7 +10,9 @@ that each transaction stays bounded.
 import gc
 import hashlib
 import json
+import logging
 import marshal
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -30,6 +32,8 @@ from .engine import AccountFacts, Result, Scorecard, evaluate, explain
 from .facts import RescoreInput, can_stream, gather_facts, stream_facts
 from .models import AccountScore, ScoringRun
 from .scorecards import active_scorecard
+
+log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 10_000
 UPSERT_BATCH = 1_000
@@ -240,6 +244,23 @@ def upsert_by_values(cursor, rows, *, table, columns, upsert) -> set[int]:
     return applied
 
 
+class PhaseClock:
+    """Seconds spent in each phase of storing a chunk, for the debug log
+    (the benchmark adds them up)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.started = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + now - self.started
+        self.started = now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{phase} {seconds:.3f} s" for phase, seconds in self.seconds.items())
+
+
 @dataclass
 class EvaluatedChunk:
     """A chunk evaluated against what was read, ready to be stored."""
@@ -288,6 +309,7 @@ def store_chunk(card: Scorecard, evaluated: EvaluatedChunk, *, now: datetime) ->
     """
     qualifying, dropping, words = evaluated.qualifying, evaluated.dropping, evaluated.words
     own_transaction = not connection.in_atomic_block
+    clock = PhaseClock()
     with transaction.atomic():
         if own_transaction and bulk_write(len(evaluated.changed)):
             # A large write need not wait for its WAL flush; safe for our own
@@ -299,6 +321,7 @@ def store_chunk(card: Scorecard, evaluated: EvaluatedChunk, *, now: datetime) ->
         applied = write_results(
             evaluated.changed, definition_id=card.id, computed_at=now, copy=evaluated.copy
         )
+        clock.lap("results")
         moved = move_accounts(
             account_ids=qualifying,
             from_status=LeadStatus.SIGNED_UP,
@@ -328,8 +351,16 @@ def store_chunk(card: Scorecard, evaluated: EvaluatedChunk, *, now: datetime) ->
             only_if=Q(score__qualifies=False),
             reasons=dict.fromkeys(dropping, f"No longer qualifies under {card.name}."),
         )
+        clock.lap("statuses")
         # New PQLs go to a rep in the same transaction: none is seen unrouted.
         assigned = assign_new_pqls(moved)
+        clock.lap("routing")
+    clock.lap("commit")
+    log.debug(
+        "Stored %d results (%d changed), %d moved, %d assigned: %s",
+        len(evaluated.encoded), len(applied), len(moved) + len(dropped), len(assigned), clock,
+        extra={"phases": clock.seconds},
+    )
     return RescoreTally(
         scored=len(evaluated.encoded),
         changed=len(applied),
