@@ -8,11 +8,13 @@ once the writing transaction commits. A wake-up that fails (Redis down) loses
 nothing: the messages wait in the table for the periodic delivery pass.
 """
 
+import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import orjson
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -25,7 +27,6 @@ from .models import (
     SalesRep,
     away_at,
 )
-from .sqljson import json_text
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,19 @@ FOR_MANAGERS = frozenset(
 FOR_PEOPLE = FOR_REPS | FOR_MANAGERS
 
 WRITE_BATCH = 1000
+
+# What orjson refuses (an integer beyond 64 bits, say), the standard encoder writes.
+STANDARD_JSON = json.JSONEncoder(separators=(",", ":"), check_circular=False)
+
+
+def json_text(value) -> str:
+    """JSON for a set-based statement's one parameter (the lead core's
+    writers send thousands of rows as one): orjson, several times faster
+    than the standard encoder, which takes what orjson refuses."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return STANDARD_JSON.encode(value)
 
 _wake_ups: list[Callable[[], object]] = []
 

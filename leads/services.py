@@ -27,8 +27,7 @@ from .models import (
     StatusCause,
     StatusChange,
 )
-from .outbox import Announcement, announce, status_announcement
-from .sqljson import json_text
+from .outbox import Announcement, announce, json_text, status_announcement
 
 
 @dataclass(frozen=True)
