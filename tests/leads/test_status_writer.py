@@ -121,3 +121,7 @@ def test_a_hand_over_writes_owner_assignment_time_and_deadline(accounts, rep):
     assert (account.owner_id, account.status, account.assigned_at, account.sla_due_at) == (
         None, LeadStatus.PQL, None, None,
     )
+
+
+def test_the_writer_knows_the_history_rows_fields_in_order():
+    assert [field.attname for field in StatusChange._meta.concrete_fields] == services.STATUS_CHANGE_FIELDS
