@@ -2,7 +2,7 @@
 event counts for every account by hand; and single-account rescores.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
-        .venv/bin/python bench/rescore.py --accounts 100000 --events 5000000 --redis-db 15
+        .venv/bin/python bench/rescore.py --accounts 100000 --events 5000000 --redis-db 5
 
 The first full rescore of a freshly seeded book is the costly case and the
 figure: every result is new, and the accounts that qualify (about 12% of the
