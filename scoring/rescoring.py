@@ -13,8 +13,9 @@ import json
 import logging
 import marshal
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -401,27 +402,42 @@ def rescore_book(
     return outcome
 
 
+# Chunks stored at once, each by its own thread on its own connection.
+WRITERS = 2
+
+
 def rescore_streaming(card: Scorecard, *, now: datetime, stored: Callable[[RescoreTally], None]) -> None:
     """Every account, with the database and Python working at once.
 
     Counts stream in on one connection (facts.stream_facts) while this
-    thread evaluates, and a writer thread stores chunk k on a third while
-    chunk k + 1 is evaluated. Chunks are stored in order, one at a time,
-    each in its own transaction, as in line.
+    thread evaluates, and two writer threads, each on a connection of its
+    own, store the chunks evaluated before, each chunk in its own
+    transaction, as in line. The first rescore of a book is bound by the
+    writing (new results, status moves, routing, outbox): one writer would
+    leave the database idle while it runs Python and the other way round.
+    Chunks hold different accounts, so two writers only meet at routing,
+    which locks the reps: the second waits there until the first commits.
     """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rescore-writer") as writer:
-        storing = None
-        try:
-            for book in stream_facts(card, now=now, chunk_size=CHUNK_SIZE):
-                evaluated = evaluate_chunk(card, book.facts, book, now=now)
-                if storing is not None:
-                    stored(storing.result())
-                storing = writer.submit(store_chunk, card, evaluated, now=now)
-            if storing is not None:
-                stored(storing.result())
-        finally:
-            # The writer's connection belongs to its thread: close it there.
+    writers = [
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"rescore-writer-{index}")
+        for index in range(WRITERS)
+    ]
+    storing: deque[Future] = deque()
+    try:
+        for index, book in enumerate(stream_facts(card, now=now, chunk_size=CHUNK_SIZE)):
+            evaluated = evaluate_chunk(card, book.facts, book, now=now)
+            if len(storing) == WRITERS:
+                # The oldest chunk's writer is the one this chunk goes to.
+                stored(storing.popleft().result())
+            storing.append(writers[index % WRITERS].submit(store_chunk, card, evaluated, now=now))
+        while storing:
+            stored(storing.popleft().result())
+    finally:
+        for writer in writers:
+            # A writer's connection belongs to its thread: closed there, after
+            # whatever it is still storing.
             writer.submit(connections.close_all).result()
+            writer.shutdown()
 
 
 def rescore_accounts(account_ids: Iterable[int], *, now: datetime | None = None) -> RescoreTally:
