@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import orjson
 from django.db import connection, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
@@ -54,6 +55,19 @@ FOR_MANAGERS = frozenset(
 FOR_PEOPLE = FOR_REPS | FOR_MANAGERS
 
 WRITE_BATCH = 1000
+
+# What orjson refuses (an integer beyond 64 bits, say), the standard encoder writes.
+STANDARD_JSON = json.JSONEncoder(separators=(",", ":"), check_circular=False)
+
+
+def json_text(value) -> str:
+    """JSON for a set-based statement's one parameter (the lead core's
+    writers send thousands of rows as one): orjson, several times faster
+    than the standard encoder, which takes what orjson refuses."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return STANDARD_JSON.encode(value)
 
 _wake_ups: list[Callable[[], object]] = []
 
@@ -139,7 +153,7 @@ def insert_as_json(items: list[Announcement], *, now: datetime) -> None:
             "last_error) SELECT gen_random_uuid(), e ->> 0, e ->> 1, (e ->> 2)::bigint, (e ->> 3)::bigint, "
             "(e ->> 4)::bigint, (e ->> 5)::bigint, e -> 6, %s, e ->> 7, e ->> 7, %s, 0, '' "
             "FROM jsonb_array_elements(%s::jsonb) AS e ON CONFLICT DO NOTHING",
-            [now, DeliveryState.PENDING.value, json.dumps(rows, separators=(",", ":"))],
+            [now, DeliveryState.PENDING.value, json_text(rows)],
         )
 
 

@@ -10,9 +10,12 @@ that each transaction stays bounded.
 import gc
 import hashlib
 import json
+import logging
 import marshal
+import time
+from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +33,8 @@ from .engine import AccountFacts, Result, Scorecard, evaluate, explain
 from .facts import RescoreInput, can_stream, gather_facts, stream_facts
 from .models import AccountScore, ScoringRun
 from .scorecards import active_scorecard
+
+log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 10_000
 UPSERT_BATCH = 1_000
@@ -240,6 +245,23 @@ def upsert_by_values(cursor, rows, *, table, columns, upsert) -> set[int]:
     return applied
 
 
+class PhaseClock:
+    """Seconds spent in each phase of storing a chunk, for the debug log
+    (the benchmark adds them up)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.started = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + now - self.started
+        self.started = now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{phase} {seconds:.3f} s" for phase, seconds in self.seconds.items())
+
+
 @dataclass
 class EvaluatedChunk:
     """A chunk evaluated against what was read, ready to be stored."""
@@ -288,6 +310,7 @@ def store_chunk(card: Scorecard, evaluated: EvaluatedChunk, *, now: datetime) ->
     """
     qualifying, dropping, words = evaluated.qualifying, evaluated.dropping, evaluated.words
     own_transaction = not connection.in_atomic_block
+    clock = PhaseClock()
     with transaction.atomic():
         if own_transaction and bulk_write(len(evaluated.changed)):
             # A large write need not wait for its WAL flush; safe for our own
@@ -299,6 +322,7 @@ def store_chunk(card: Scorecard, evaluated: EvaluatedChunk, *, now: datetime) ->
         applied = write_results(
             evaluated.changed, definition_id=card.id, computed_at=now, copy=evaluated.copy
         )
+        clock.lap("results")
         moved = move_accounts(
             account_ids=qualifying,
             from_status=LeadStatus.SIGNED_UP,
@@ -328,8 +352,16 @@ def store_chunk(card: Scorecard, evaluated: EvaluatedChunk, *, now: datetime) ->
             only_if=Q(score__qualifies=False),
             reasons=dict.fromkeys(dropping, f"No longer qualifies under {card.name}."),
         )
+        clock.lap("statuses")
         # New PQLs go to a rep in the same transaction: none is seen unrouted.
         assigned = assign_new_pqls(moved)
+        clock.lap("routing")
+    clock.lap("commit")
+    log.debug(
+        "Stored %d results (%d changed), %d moved, %d assigned: %s",
+        len(evaluated.encoded), len(applied), len(moved) + len(dropped), len(assigned), clock,
+        extra={"phases": clock.seconds},
+    )
     return RescoreTally(
         scored=len(evaluated.encoded),
         changed=len(applied),
@@ -370,27 +402,42 @@ def rescore_book(
     return outcome
 
 
+# Chunks stored at once, each by its own thread on its own connection.
+WRITERS = 2
+
+
 def rescore_streaming(card: Scorecard, *, now: datetime, stored: Callable[[RescoreTally], None]) -> None:
     """Every account, with the database and Python working at once.
 
     Counts stream in on one connection (facts.stream_facts) while this
-    thread evaluates, and a writer thread stores chunk k on a third while
-    chunk k + 1 is evaluated. Chunks are stored in order, one at a time,
-    each in its own transaction, as in line.
+    thread evaluates, and two writer threads, each on a connection of its
+    own, store the chunks evaluated before, each chunk in its own
+    transaction, as in line. The first rescore of a book is bound by the
+    writing (new results, status moves, routing, outbox): one writer would
+    leave the database idle while it runs Python and the other way round.
+    Chunks hold different accounts, so two writers only meet at routing,
+    which locks the reps: the second waits there until the first commits.
     """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rescore-writer") as writer:
-        storing = None
-        try:
-            for book in stream_facts(card, now=now, chunk_size=CHUNK_SIZE):
-                evaluated = evaluate_chunk(card, book.facts, book, now=now)
-                if storing is not None:
-                    stored(storing.result())
-                storing = writer.submit(store_chunk, card, evaluated, now=now)
-            if storing is not None:
-                stored(storing.result())
-        finally:
-            # The writer's connection belongs to its thread: close it there.
+    writers = [
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"rescore-writer-{index}")
+        for index in range(WRITERS)
+    ]
+    storing: deque[Future] = deque()
+    try:
+        for index, book in enumerate(stream_facts(card, now=now, chunk_size=CHUNK_SIZE)):
+            evaluated = evaluate_chunk(card, book.facts, book, now=now)
+            if len(storing) == WRITERS:
+                # The oldest chunk's writer is the one this chunk goes to.
+                stored(storing.popleft().result())
+            storing.append(writers[index % WRITERS].submit(store_chunk, card, evaluated, now=now))
+        while storing:
+            stored(storing.popleft().result())
+    finally:
+        for writer in writers:
+            # A writer's connection belongs to its thread: closed there, after
+            # whatever it is still storing.
             writer.submit(connections.close_all).result()
+            writer.shutdown()
 
 
 def rescore_accounts(account_ids: Iterable[int], *, now: datetime | None = None) -> RescoreTally:

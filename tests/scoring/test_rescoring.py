@@ -6,14 +6,25 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from leads.models import Account, LeadStatus, StatusCause, StatusChange
+from leads.models import (
+    Account,
+    LeadStatus,
+    MessageKind,
+    OutboxMessage,
+    RoutingRule,
+    StatusCause,
+    StatusChange,
+    Team,
+)
 from leads.services import change_status
+from scoring import rescoring
 from scoring.engine import Result
 from scoring.models import AccountScore, Criterion, Definition
 from scoring.rescoring import UPSERT_BATCH, encode, rescore_accounts, rescore_all, write_results
 from scoring.selectors import explained_score
 from scoring.starter import ensure_starter_definition
 from tests.conftest import run_concurrently
+from tests.factories import AccountFactory, EventFactory, RepFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -206,3 +217,40 @@ def test_a_full_rescore_outside_a_transaction_counts_events_on_a_second_connecti
 
     assert run.accounts_scored == 1
     assert Account.objects.get(pk=account.pk).status == LeadStatus.PQL
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_full_rescore_in_many_chunks_stored_at_once_moves_and_routes_each_account_once(
+    ten_logins, monkeypatch
+):
+    """Two writers store chunks at once: every qualifying account gets one
+    PQL row and one outbox message, and routing stays within the reps' room."""
+    monkeypatch.setattr(rescoring, "CHUNK_SIZE", 3)
+    accounts = AccountFactory.create_batch(14)
+    for account in accounts[:11]:
+        EventFactory.create_batch(10, account=account, name="login")
+    rep = RepFactory(capacity=4)
+    team = Team.objects.create(name="Sales", sla_hours=24)
+    team.members.set([rep])
+    RoutingRule.objects.create(position=1, name="Everyone", team=team)
+
+    run = rescore_all()
+
+    assert run.accounts_scored == 14
+    qualified = {account.pk for account in accounts[:11]}
+    to_pql = StatusChange.objects.filter(to_status=LeadStatus.PQL, from_status=LeadStatus.SIGNED_UP)
+    assert sorted(to_pql.values_list("account_id", flat=True)) == sorted(qualified)
+    assigned = set(Account.objects.filter(owner=rep).values_list("pk", flat=True))
+    assert len(assigned) == 4 and assigned <= qualified
+    assert set(Account.objects.filter(status=LeadStatus.ASSIGNED).values_list("pk", flat=True)) == assigned
+    # The other seven wait in the unassigned queue, each with the reason in its history.
+    waiting = qualified - assigned
+    assert set(Account.objects.filter(status=LeadStatus.PQL, owner=None).values_list("pk", flat=True)) == waiting
+    left = StatusChange.objects.filter(from_status=LeadStatus.PQL, to_status=LeadStatus.PQL)
+    assert sorted(left.values_list("account_id", flat=True)) == sorted(waiting)
+    kinds = OutboxMessage.objects.values_list("kind", flat=True)
+    assert sorted(kinds) == sorted(
+        [MessageKind.QUALIFIED] * 11 + [MessageKind.ASSIGNED] * 4 + [MessageKind.UNASSIGNED_TEAM_FULL] * 7
+    )
+    assert set(Account.objects.exclude(pk__in=qualified).values_list("status", flat=True)) == {"signed_up"}
