@@ -14,7 +14,9 @@ and after (--redis-db picks another).
 
 Background clients send batches of 100 `track` calls (routine usage: no
 event a trigger counts) for about 2,000 existing people at --rate events/s
-for --seconds. After a warm-up, probes, spread over the run, each send one
+for --seconds. Before any of it, a few routine calls sent at once warm every
+gunicorn worker and the RQ worker, as a deployment's traffic keeps them warm
+(a process's first request pays its connections). After a warm-up, probes, spread over the run, each send one
 `contact_sales_clicked` (a trigger) for an account of their own, identified
 and grouped before the load started, and time from sending it until the
 account is PQL and has an owner. Last line:
@@ -101,6 +103,7 @@ def main():
     ]
     try:
         wait_for(port)
+        warm_up(port, auth, people)
         print(f"demo book of {args.accounts} accounts, {len(people)} people for the background, "
               f"{args.workers} RQ worker(s), gunicorn 3 workers", file=sys.stderr)
         run = measure(port, auth, people, probe_pool, rate=args.rate, seconds=args.seconds,
@@ -341,6 +344,27 @@ def client(number: int, port: int, auth: str, people: list[str], rate: float, de
         time.sleep(max(0.0, next_at - time.time()))
         next_at = max(next_at, time.time() - interval)  # behind: do not burst to catch up
     results.put((sent, errors))
+
+
+def warm_up(port: int, auth: str, people: list[str], *, rounds: int = 4, at_once: int = 6) -> None:
+    """A deployment's processes are warm from the traffic they serve: send
+    some routine usage at once, so that every gunicorn worker and the RQ
+    worker have connected and served the ingest path before any probe (with
+    --rate 0 nothing else would). Then let the worker drain it."""
+    now = datetime.now(UTC).isoformat()
+
+    def send(n: int) -> None:
+        message = {"type": "track", "messageId": f"warm-up-{n}", "userId": people[n % len(people)],
+                   "event": "login", "timestamp": now, "context": LIBRARY}
+        post(port, auth, json.dumps({"batch": [message], "sentAt": now}).encode())
+
+    for round_ in range(rounds):
+        threads = [threading.Thread(target=send, args=(round_ * at_once + i,)) for i in range(at_once)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    drain_backlog()
 
 
 def probe(port, auth, user, account_id, database, timings, answers, breakdown, lock) -> None:
