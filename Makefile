@@ -7,9 +7,9 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1:8000
 DEMO_ACCOUNTS ?= 1500
 DEMO_DAYS ?= 120
-# pytest-xdist processes: most of the suite's time is waiting on live workers,
-# servers and browsers, so more processes than cores pays. 0 runs serially.
-PYTEST_WORKERS ?= 4
+# pytest-xdist processes: the suite waits on live workers, servers and browsers
+# as much as it computes, so one more process than cores pays. 0 runs serially.
+PYTEST_WORKERS ?= 3
 
 .PHONY: run test install browser screenshots worker webhooks-worker scheduler clean
 
@@ -39,7 +39,7 @@ test: $(VENV)/.installed-dev browser
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 # The docs' screenshots, taken by the browser tests on their seeded book.
 screenshots: $(VENV)/.installed-dev browser

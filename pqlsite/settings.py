@@ -5,6 +5,7 @@ folder and RQ jobs run inline. Production sets DATABASE_URL (PostgreSQL),
 REDIS_URL, SECRET_KEY, ALLOWED_HOSTS and the SECURE_* variables.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -105,7 +106,8 @@ TEMPLATES = [
 WSGI_APPLICATION = "pqlsite.wsgi.application"
 
 DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+    # An empty DATABASE_URL (`DATABASE_URL= make run`) means unset, as an absent one does.
+    "default": env.db_url_config(os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)

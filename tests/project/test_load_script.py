@@ -19,7 +19,7 @@ def test_a_short_load_run_loses_nothing_and_rescores_every_account():
     if not os.environ.get("REDIS_URL"):
         pytest.skip("needs Redis: set REDIS_URL")
     result = subprocess.run(
-        [sys.executable, "bench/load.py", "--seconds", "3", "--clients", "3", "--workers", "2",
+        [sys.executable, "bench/load.py", "--seconds", "3", "--clients", "2", "--workers", "1",
          "--accounts", "20", "--people", "60", "--resend", "0.3", "--drain-seconds", "120"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )

@@ -62,11 +62,13 @@ def test_database_and_queues_come_from_the_environment():
         "True",
     ]
 
-    result = manage("shell", "-v", "0", "-c", code, env={})
-    engine, name, _url, is_async = result.stdout.split()
-    assert engine == "django.db.backends.sqlite3"
-    assert name.endswith("db.sqlite3")
-    assert is_async == "False"
+    # Unset or empty (`DATABASE_URL= make run`): the zero-set-up SQLite file.
+    for unset in ({}, {"DATABASE_URL": ""}):
+        result = manage("shell", "-v", "0", "-c", code, env=unset)
+        engine, name, _url, is_async = result.stdout.split()
+        assert engine == "django.db.backends.sqlite3"
+        assert name.endswith("db.sqlite3")
+        assert is_async == "False"
 
 
 @pytest.mark.postgres
