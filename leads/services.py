@@ -612,9 +612,13 @@ def store_events_in_postgresql(batch: Sequence[NewEvent]) -> list[tuple[int, int
             "ON CONFLICT (message_id, source) DO NOTHING RETURNING account_id, occurred_at), "
             "latest AS (SELECT account_id, max(occurred_at) AS at, count(*) AS stored "
             "FROM stored GROUP BY account_id), "
-            f"advanced AS (UPDATE {accounts} SET last_event_at = latest.at FROM latest "
-            f"WHERE {accounts}.id = latest.account_id AND ({accounts}.last_event_at IS NULL "
-            f"OR {accounts}.last_event_at < latest.at - %s)) "
+            # The accounts to move, locked in id order: two batches touching
+            # the same accounts then wait for each other instead of deadlocking.
+            f"due AS (SELECT a.id, latest.at FROM {accounts} a JOIN latest ON a.id = latest.account_id "
+            "WHERE a.last_event_at IS NULL OR a.last_event_at < latest.at - %s "
+            "ORDER BY a.id FOR NO KEY UPDATE OF a), "
+            f"advanced AS (UPDATE {accounts} SET last_event_at = GREATEST({accounts}.last_event_at, due.at) "
+            f"FROM due WHERE {accounts}.id = due.id) "
             "SELECT account_id, stored FROM latest",
             # psycopg adapts the timedelta to an interval; the stubs list no timedelta.
             [timezone.now(), EVENT_ROWS_JSON.encode(rows), LAST_EVENT_PRECISION],  # type: ignore[list-item]
