@@ -260,6 +260,16 @@ def browser(monkeypatch):
 
 
 @pytest.fixture
+def rescores(monkeypatch):
+    """The full rescores definition writes request, by reason (none runs)."""
+    from scoring import definitions
+
+    requested = []
+    monkeypatch.setattr(definitions, "request_full_rescore", requested.append)
+    return requested
+
+
+@pytest.fixture
 def definition():
     """An active definition: asking for sales qualifies at once; logging in
     (10 points) reaches the threshold; messages add 5; tiers at 50 and 500."""

@@ -24,14 +24,6 @@ def signed_in(client, manager):
 
 
 @pytest.fixture
-def rescores(monkeypatch):
-    """The full rescores requested, by reason."""
-    requested = []
-    monkeypatch.setattr(definitions, "request_full_rescore", requested.append)
-    return requested
-
-
-@pytest.fixture
 def live(db):
     return create_definition(
         name="Live",

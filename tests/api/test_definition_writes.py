@@ -15,13 +15,6 @@ LEGAL = {"label": "Legal", "role": "gate", "kind": "attribute", "field": "indust
 
 
 @pytest.fixture
-def rescores(monkeypatch):
-    requested = []
-    monkeypatch.setattr(definitions, "request_full_rescore", requested.append)
-    return requested
-
-
-@pytest.fixture
 def live(db):
     return definitions.create_definition(name="Live", is_active=True, score_threshold=10, criteria=[LOGINS, LEGAL])
 

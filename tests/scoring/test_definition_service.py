@@ -14,13 +14,6 @@ LOGINS = dict(label="Logins", points=10, event_name="login", operator="gte", val
 LEGAL = dict(label="Legal", role="gate", kind="attribute", field="industry", operator="eq", value="legal")
 
 
-@pytest.fixture
-def rescores(monkeypatch):
-    requested = []
-    monkeypatch.setattr(definitions, "request_full_rescore", requested.append)
-    return requested
-
-
 def test_every_problem_is_named_at_once_and_nothing_is_written(rescores):
     draft = Definition(name="Bad", mid_tier_min_employees=500, large_tier_min_employees=100, small_activation=70)
     with pytest.raises(DefinitionRefused) as refused:
