@@ -24,13 +24,6 @@ CHANGELIST = reverse("admin:leads_outboxmessage_changelist")
 
 
 @pytest.fixture
-def admin_client(superuser):
-    client = Client()
-    client.force_login(superuser)
-    return client
-
-
-@pytest.fixture
 def endpoint(db):
     return Endpoint.objects.create(url="https://crm.example/hooks", event_types=["lead.qualified"])
 
