@@ -115,7 +115,7 @@ class OutboxMessageAdmin(ReadOnlyAdmin):
 
     @admin.display(description="payload")
     def payload_shown(self, message):
-        return format_html("<pre>{}</pre>", json.dumps(message.payload, indent=2, sort_keys=True))
+        return format_html("<pre>{}</pre>", json.dumps(message.change, indent=2, sort_keys=True))
 
     @admin.display(description="deliveries")
     def webhook_deliveries_shown(self, message):

@@ -23,6 +23,9 @@ from slack_sdk.webhook import WebhookClient
 
 from leads.groups import SALES_MANAGERS
 from leads.models import (
+    FOR_MANAGERS,
+    FOR_PEOPLE_CONDITION,
+    FOR_REPS,
     Account,
     AlertTiming,
     DeliveryState,
@@ -32,7 +35,6 @@ from leads.models import (
     SalesRep,
     Team,
 )
-from leads.outbox import FOR_MANAGERS, FOR_REPS
 from scoring.selectors import explained_scores
 
 from .compose import AlertFacts, Contact, compose
@@ -75,6 +77,7 @@ def deliver_pending(*, now: datetime | None = None, limit: int = 2000) -> Delive
         with transaction.atomic():
             batch = list(
                 OutboxMessage.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("status_change")
                 .filter(Q(email_state=PENDING) | Q(slack_state=PENDING))
                 .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now or timezone.now()))
                 .order_by("pk")[:BATCH]
@@ -185,6 +188,7 @@ def recently_sent(batch: list[OutboxMessage], *, now: datetime) -> dict[tuple, l
         return recent
     rows = (
         OutboxMessage.objects.filter(
+            FOR_PEOPLE_CONDITION,  # as the cooldown's index
             account_id__in={m.account_id for m in batch if m.account_id},
             kind__in={m.kind for m in batch},
             created_at__gte=min(m.created_at for m in batch) - cooldown,
@@ -242,7 +246,7 @@ def audience_of(message: OutboxMessage, book: Book, *, now: datetime) -> Audienc
 
 
 def facts_of(message: OutboxMessage, book: Book, *, escalated: bool = False) -> AlertFacts:
-    payload = message.payload or {}
+    payload = message.change
     rep = book.reps.get(message.rep_id) if message.rep_id else None
     if message.kind == MessageKind.ENDPOINT_DISABLED:
         return AlertFacts(

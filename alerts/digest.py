@@ -10,8 +10,15 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from leads.models import Account, AlertTiming, DeliveryState, LeadStatus, OutboxMessage, SalesRep
-from leads.outbox import FOR_REPS
+from leads.models import (
+    FOR_REPS,
+    Account,
+    AlertTiming,
+    DeliveryState,
+    LeadStatus,
+    OutboxMessage,
+    SalesRep,
+)
 
 from .compose import when
 

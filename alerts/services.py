@@ -39,8 +39,8 @@ def requeue_messages(*, message_ids: list[int]) -> Requeued:
     with transaction.atomic():
         people = outbox.requeue(message_ids)
         webhook_ids = [
-            f"msg_{message_id.hex}"
-            for message_id in OutboxMessage.objects.filter(pk__in=message_ids).values_list("message_id", flat=True)
+            message.webhook_id
+            for message in OutboxMessage.objects.filter(pk__in=message_ids, message_id__isnull=False).only("message_id")
         ]
         undelivered = Delivery.objects.filter(message_id__in=webhook_ids).exclude(status=DeliveryStatus.DELIVERED)
         deliveries = undelivered.count()

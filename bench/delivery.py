@@ -14,7 +14,8 @@ local webhook receiver that verifies every signature (standardwebhooks).
    last webhook; every webhook must arrive exactly once (by webhook-id).
 3. Outbox overhead: with the workers stopped, the same full rescore that
    qualifies the burst accounts, in this process, with the outbox writes
-   and without them (announce made a no-op), best of --repeat each, taken
+   and without them (the status writer's notices dropped and every other
+   announcement made a no-op), best of --repeat each, taken
    in alternating order.
 
 It creates a fresh database (<name>_delivery_bench), migrates it and drops
@@ -208,24 +209,35 @@ def reset_burst(account_ids: list[int]) -> None:
 
 
 def timed_rescore(*, with_outbox: bool) -> float:
+    """A full rescore, timed; without the outbox, every message write is left
+    out: the status writer's notices and the separate announcements."""
+    import dataclasses
+
     import leads.outbox
-    import leads.routing
     import leads.services
     from scoring.rescoring import rescore_all
 
     patched = []
+
+    def patch(module, name, replacement):
+        patched.append((module, name, getattr(module, name)))
+        setattr(module, name, replacement)
+
     if not with_outbox:
-        for module in (leads.services, leads.routing, leads.outbox):
-            if hasattr(module, "announce"):
-                patched.append((module, module.announce))
-                module.announce = lambda announcements, **options: 0
+        in_one_statement = leads.services.record_transitions_in_one_statement
+        patch(leads.services, "record_transitions_in_one_statement", lambda transitions, **options: in_one_statement(
+            [dataclasses.replace(t, notice=None) for t in transitions], **options))
+        patch(leads.services, "announce_unchanged", lambda *args, **options: None)
+        patch(leads.services, "wake_channels", lambda: None)
+        patch(leads.services, "announce", lambda announcements, **options: 0)
+        patch(leads.outbox, "announce", lambda announcements, **options: 0)
     try:
         started = time.perf_counter()
         rescore_all(reason="benchmark")
         return time.perf_counter() - started
     finally:
-        for module, original in patched:
-            module.announce = original
+        for module, name, original in patched:
+            setattr(module, name, original)
 
 
 def hand_raise_stages() -> str:

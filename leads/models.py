@@ -478,25 +478,69 @@ class DeliveryState(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+# The kinds a person hears about by email or Slack; the rest are for the
+# CRM (webhooks) only, and their email and Slack states start as skipped.
+FOR_REPS = frozenset({MessageKind.ASSIGNED, MessageKind.REASSIGNED, MessageKind.SLA_DUE_SOON})
+FOR_MANAGERS = frozenset(
+    {
+        MessageKind.UNASSIGNED,
+        MessageKind.UNASSIGNED_TEAM_FULL,
+        MessageKind.SLA_PASSED,
+        MessageKind.ENDPOINT_DISABLED,
+    }
+)
+FOR_PEOPLE = FOR_REPS | FOR_MANAGERS
+# A message of those kinds, in SQL.
+FOR_PEOPLE_CONDITION = Q(kind__in=sorted(kind.value for kind in FOR_PEOPLE))
+
+
 class OutboxMessage(models.Model):
     """A change worth announcing, written in the same transaction as the change
     (a transactional outbox): delivery jobs read it after commit, so nothing
     is announced for a change that rolled back, and nothing is lost while a
     queue or a receiver is down.
 
-    `dedupe_key` names the change (kind, account, the account's state before
-    it): writers insert with ON CONFLICT DO NOTHING, so one change is one
-    message whoever writes it. Each channel keeps its own state.
+    A message about a status change that moved the account (qualified,
+    assigned, contacted...) is one of a kind by construction: the status
+    writer appends it with the change, under the account's lock, and the
+    change can never happen twice. Any other message has a `dedupe_key` that
+    names what it announces (kind, account, the account's state then):
+    writers insert with ON CONFLICT DO NOTHING, so the same news is one
+    message whoever writes it, however often. Each channel keeps its own
+    state.
+
+    A rescore qualifying thousands of accounts writes thousands of rows
+    here in one statement, so the table carries only the indexes a reader
+    uses, and its references are kept by the writers (every id comes from a
+    row locked in the same transaction) and by Django's on_delete rather
+    than by foreign-key constraints, whose checks at commit cost as much as
+    the rows themselves.
     """
 
+    # Given when a webhook first wants the message (leads.webhooks.fanout), not
+    # by the writer: most messages never go to a webhook. Never looked up: no
+    # index (a webhook's deliveries are found by it).
     message_id = models.UUIDField(
-        unique=True, default=uuid.uuid4, editable=False, help_text="Stable: a webhook's id."
+        null=True, blank=True, editable=False, help_text="Stable: a webhook's id, once one is sent."
     )
     kind = models.CharField(max_length=30, choices=MessageKind.choices)
-    dedupe_key = models.CharField(max_length=200, unique=True)
+    # NULL, not "": no key at all, left out of the partial unique index.
+    dedupe_key = models.CharField(  # noqa: DJ001
+        max_length=200,
+        null=True,
+        blank=True,
+        help_text="What the message announces, for news that can be announced again; "
+        "empty for a status change, which happens once.",
+    )
     # Indexed through (account, kind, created_at) below.
     account = models.ForeignKey(
-        Account, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False
+        Account,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     rep = models.ForeignKey(
         SalesRep,
@@ -505,13 +549,26 @@ class OutboxMessage(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
         db_index=False,
+        db_constraint=False,
         help_text="The rep the change concerns: the owner after it.",
     )
     team = models.ForeignKey(
-        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     status_change = models.ForeignKey(
-        StatusChange, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+        StatusChange,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     payload = models.JSONField(
         default=dict, blank=True, help_text="What the change was: statuses, reason, previous rep."
@@ -533,16 +590,30 @@ class OutboxMessage(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dedupe_key"],
+                condition=Q(dedupe_key__isnull=False),
+                name="outbox_dedupe_key",
+            )
+        ]
         indexes = [
-            # The cooldown: this account's latest message of a kind.
-            models.Index(fields=["account", "kind", "created_at"], name="outbox_account_kind_time"),
-            # What the channels still have to deliver, oldest first.
+            # The cooldown, and whether an account's news was told already: this
+            # account's latest message of a kind, among the kinds for people
+            # (most of a rescore's messages are for webhooks only).
+            models.Index(
+                fields=["account", "kind", "created_at"],
+                name="outbox_account_kind_time",
+                condition=FOR_PEOPLE_CONDITION,
+            ),
+            # What the channels still have to deliver, oldest first: one index
+            # for the three (each reader adds its own channel's test), one
+            # entry for each message a rescore writes.
             models.Index(
                 fields=["id"],
-                name="outbox_people_pending",
-                condition=Q(email_state="pending") | Q(slack_state="pending"),
+                name="outbox_pending",
+                condition=Q(email_state="pending") | Q(slack_state="pending") | Q(webhook_state="pending"),
             ),
-            models.Index(fields=["id"], name="outbox_webhook_pending", condition=Q(webhook_state="pending")),
             models.Index(fields=["rep", "id"], name="outbox_held", condition=Q(email_state="held")),
         ]
 
@@ -550,8 +621,23 @@ class OutboxMessage(models.Model):
         return f"{self.get_kind_display()} ({self.account_id or '-'})"
 
     @property
+    def change(self) -> dict:
+        """What the message tells: its payload, with the from, to and reason of
+        the status change it was made with (the status writer points to the
+        change rather than copy them; select_related("status_change"))."""
+        change = self.status_change if self.status_change_id is not None else None
+        if change is None or "to_status" in self.payload:
+            return self.payload
+        return {
+            "from_status": change.from_status,
+            "to_status": change.to_status,
+            "reason": change.reason,
+            **self.payload,
+        }
+
+    @property
     def webhook_id(self) -> str:
-        return f"msg_{self.message_id.hex}"
+        return f"msg_{self.message_id.hex}" if self.message_id else ""
 
 
 class ImportedChunk(models.Model):

@@ -12,7 +12,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import orjson
 from django.db import connection, transaction
@@ -20,6 +20,7 @@ from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from .models import (
+    FOR_PEOPLE,
     Account,
     DeliveryState,
     LeadStatus,
@@ -40,19 +41,6 @@ STATUS_KINDS = {
     LeadStatus.CONVERTED: MessageKind.CONVERTED,
     LeadStatus.DISQUALIFIED: MessageKind.DISQUALIFIED,
 }
-
-# The kinds a person hears about by email or Slack; the rest are for the
-# CRM (webhooks) only, and their email and Slack states start as skipped.
-FOR_REPS = frozenset({MessageKind.ASSIGNED, MessageKind.REASSIGNED, MessageKind.SLA_DUE_SOON})
-FOR_MANAGERS = frozenset(
-    {
-        MessageKind.UNASSIGNED,
-        MessageKind.UNASSIGNED_TEAM_FULL,
-        MessageKind.SLA_PASSED,
-        MessageKind.ENDPOINT_DISABLED,
-    }
-)
-FOR_PEOPLE = FOR_REPS | FOR_MANAGERS
 
 WRITE_BATCH = 1000
 
@@ -88,11 +76,27 @@ def wake_channels() -> None:
             log.exception("Outbox wake-up %s failed; the periodic pass delivers instead", wake_up)
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def version_key(version: datetime | str | None) -> str:
+    """A dedupe key's version part: a time as microseconds since the epoch,
+    which PostgreSQL computes exactly alike (see VERSION_SQL)."""
+    if isinstance(version, datetime):
+        return str((version - EPOCH) // timedelta(microseconds=1))
+    return version or "-"
+
+
+# version_key() of a timestamptz column, in SQL.
+VERSION_SQL = "(extract(epoch FROM {column}) * 1000000)::bigint::text"
+
+
 @dataclass(frozen=True)
 class Announcement:
-    """One change to announce. `version` is the account's state before the
-    change (its updated_at), so two writers announcing the same change build
-    the same dedupe key."""
+    """One piece of news to announce. `version` is the state it concerns
+    (the account's updated_at, a lead's assignment time), so two writers
+    announcing the same news build the same dedupe key; `keyed=False` for a
+    status change, which happens once and needs none."""
 
     kind: MessageKind | str
     account_id: int | None
@@ -101,11 +105,35 @@ class Announcement:
     team_id: int | None = None
     status_change_id: int | None = None
     payload: dict = field(default_factory=dict)
+    keyed: bool = True
 
     @property
-    def dedupe_key(self) -> str:
-        version = self.version.isoformat() if isinstance(self.version, datetime) else self.version
-        return f"{MessageKind(self.kind).value}:{self.account_id or '-'}:{version or '-'}"
+    def dedupe_key(self) -> str | None:
+        if not self.keyed:
+            return None
+        return (
+            f"{MessageKind(self.kind).value}:{self.account_id or '-'}:{version_key(self.version)}"
+        )
+
+
+@dataclass(frozen=True)
+class Notice:
+    """The message a status transition makes, written by the status writer
+    in the statement that records the transition (leads.services). Its
+    payload is `extra`: the transition's from, to and reason are the status
+    change's, which the message points to (OutboxMessage.change). A keyed
+    notice (a PQL left unassigned, with no change of status) is not written
+    again while the account stays as it was (see notices_sql)."""
+
+    kind: MessageKind
+    rep_id: int | None = None
+    team_id: int | None = None
+    extra: dict = field(default_factory=dict)
+    keyed: bool = False
+
+    def __post_init__(self):
+        if self.keyed and self.kind not in FOR_PEOPLE:
+            raise ValueError(f"Only news for people is kept from repeating; {self.kind} is for webhooks.")
 
 
 def announce(announcements: Iterable[Announcement], *, now: datetime | None = None) -> int:
@@ -148,13 +176,62 @@ def insert_as_json(items: list[Announcement], *, now: datetime) -> None:
     table = connection.ops.quote_name(OutboxMessage._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (message_id, kind, dedupe_key, account_id, rep_id, team_id, "  # noqa: S608
+            f"INSERT INTO {table} (kind, dedupe_key, account_id, rep_id, team_id, "  # noqa: S608
             "status_change_id, payload, created_at, email_state, slack_state, webhook_state, attempts, "
-            "last_error) SELECT gen_random_uuid(), e ->> 0, e ->> 1, (e ->> 2)::bigint, (e ->> 3)::bigint, "
+            "last_error) SELECT e ->> 0, e ->> 1, (e ->> 2)::bigint, (e ->> 3)::bigint, "
             "(e ->> 4)::bigint, (e ->> 5)::bigint, e -> 6, %s, e ->> 7, e ->> 7, %s, 0, '' "
             "FROM jsonb_array_elements(%s::jsonb) AS e ON CONFLICT DO NOTHING",
             [now, DeliveryState.PENDING.value, json_text(rows)],
         )
+
+
+def notices_sql(source: str) -> str:
+    """The INSERT that writes the messages of the rows of `source` (SQL with
+    the columns kind, account_id, rep_id, team_id, status_change_id,
+    payload, keyed and version): states made by the database, so that a
+    rescore announcing thousands of changes builds nothing per message in
+    Python. A keyed row is written only if no message of its kind for its
+    account was made since the account last changed (`version`): the
+    writers hold the account's lock, so they see each other's, and the
+    cooldown's index answers it, where a unique key would cost an index of
+    its own. Takes the parameters %(now)s and %(for_people)s
+    (notice_parameters)."""
+    table = connection.ops.quote_name(OutboxMessage._meta.db_table)
+    return (
+        f"INSERT INTO {table} (kind, account_id, rep_id, team_id, "  # noqa: S608
+        "status_change_id, payload, created_at, email_state, slack_state, webhook_state, attempts, last_error) "
+        "SELECT n.kind, n.account_id, n.rep_id, n.team_id, n.status_change_id, n.payload, %(now)s, n.state, "
+        f"n.state, '{DeliveryState.PENDING.value}', 0, '' "
+        f"FROM (SELECT *, CASE WHEN kind = ANY(%(for_people)s) THEN '{DeliveryState.PENDING.value}' "
+        f"ELSE '{DeliveryState.SKIPPED.value}' END AS state FROM ({source}) AS source) AS n "
+        f"WHERE NOT EXISTS (SELECT FROM {table} AS told WHERE n.keyed AND told.account_id = n.account_id "
+        "AND told.kind = n.kind AND told.kind = ANY(%(for_people)s) AND told.created_at >= n.version)"
+    )
+
+
+def notice_parameters(now: datetime) -> dict:
+    return {"now": now, "for_people": sorted(kind.value for kind in FOR_PEOPLE)}
+
+
+def notice_announcements(
+    notices: Iterable[tuple[Notice, int, int | None, datetime | None, dict]],
+) -> list[Announcement]:
+    """notices_sql's messages as Announcements, for the databases that write
+    them through the ORM: (notice, account, status change, version, payload)
+    each."""
+    return [
+        Announcement(
+            kind=notice.kind,
+            account_id=account_id,
+            version=version,
+            rep_id=notice.rep_id,
+            team_id=notice.team_id,
+            status_change_id=status_change_id,
+            payload=payload,
+            keyed=notice.keyed,
+        )
+        for notice, account_id, status_change_id, version, payload in notices
+    ]
 
 
 def insert_as_models(items: list[Announcement], *, now: datetime) -> None:
@@ -178,28 +255,12 @@ def insert_as_models(items: list[Announcement], *, now: datetime) -> None:
     )
 
 
-def status_announcement(
-    *,
-    account_id: int,
-    from_status: str,
-    to_status: str,
-    version,
-    rep_id: int | None,
-    status_change_id: int | None,
-    reason: str = "",
-) -> Announcement | None:
-    """The message a status change makes, if any."""
+def status_notice(*, from_status: str, to_status: str, rep_id: int | None) -> Notice | None:
+    """The message a change of status makes, if any."""
     kind = STATUS_KINDS.get(LeadStatus(to_status))
     if kind is None or from_status == to_status:
         return None
-    return Announcement(
-        kind=kind,
-        account_id=account_id,
-        version=version,
-        rep_id=rep_id,
-        status_change_id=status_change_id,
-        payload={"from_status": from_status, "to_status": to_status, "reason": reason},
-    )
+    return Notice(kind=kind, rep_id=rep_id)
 
 
 def announce_sla(*, now: datetime | None = None, warning: timedelta, lookback: timedelta) -> int:

@@ -27,7 +27,16 @@ from .models import (
     StatusCause,
     StatusChange,
 )
-from .outbox import Announcement, announce, json_text, status_announcement
+from .outbox import (
+    Notice,
+    announce,
+    json_text,
+    notice_announcements,
+    notice_parameters,
+    notices_sql,
+    status_notice,
+    wake_channels,
+)
 
 
 @dataclass(frozen=True)
@@ -42,28 +51,39 @@ class Transition:
     owner_id: int | None = None
     # When it happened, if not now (outcomes imported from a CRM).
     changed_at: datetime | None = None
+    # The message it makes, written with it (leads.outbox).
+    notice: Notice | None = None
 
 
 def record_transitions(
     transitions: Sequence[Transition], *, cause: StatusCause | str, changed_by=None, now: datetime
 ) -> list[StatusChange]:
     """The one writer of lead statuses: each account gets its new status (one
-    UPDATE per target status) and every transition its history row (one
-    INSERT), in the caller's transaction. The caller has locked the accounts
-    and read their current status, so nothing is recorded twice. A
-    transition to the same status only appends its row (e.g. why a PQL was
-    left unassigned). Returns the rows, in the order given."""
+    UPDATE per target status), every transition its history row and each
+    notice its outbox message, in the caller's transaction. The caller has
+    locked the accounts and read their current status, so nothing is
+    recorded twice. A transition to the same status only appends its row
+    (e.g. why a PQL was left unassigned). One transition per account.
+    Returns the rows, in the order given."""
     if not transitions:
         return []
+    if any(t.notice for t in transitions):
+        transaction.on_commit(wake_channels, robust=True)
     if connection.vendor == "postgresql":
-        return record_transitions_in_one_statement(transitions, cause=cause, changed_by=changed_by, now=now)
+        return record_transitions_in_one_statement(
+            transitions, cause=cause, changed_by=changed_by, now=now
+        )
+    keyed = [t.account_id for t in transitions if t.notice and t.notice.keyed]
+    versions = (
+        dict(Account.objects.filter(pk__in=keyed).values_list("pk", "updated_at")) if keyed else {}
+    )
     moving: dict[LeadStatus, list[int]] = {}
     for transition in transitions:
         if transition.from_status != transition.to_status:
             moving.setdefault(LeadStatus(transition.to_status), []).append(transition.account_id)
     for to_status, account_ids in moving.items():
         Account.objects.filter(pk__in=account_ids).update(status=to_status, updated_at=now)
-    return StatusChange.objects.bulk_create(
+    changes = StatusChange.objects.bulk_create(
         (
             StatusChange(
                 account_id=transition.account_id,
@@ -80,28 +100,61 @@ def record_transitions(
         ),
         batch_size=1000,
     )
+    announce(
+        notice_announcements(
+            (t.notice, t.account_id, change.pk, versions.get(t.account_id), t.notice.extra)
+            for t, change in zip(transitions, changes, strict=True)
+            if t.notice
+        ),
+        now=now,
+    )
+    return changes
 
 
 # The transitions go as one JSON array of arrays (account, from, to, reason,
-# details, owner, when): a rescore moves thousands of accounts, and one
-# parameter costs a fraction of what thousands of them (or model instances)
-# cost the driver and the ORM. The UPDATE and the INSERT are one statement.
+# details, owner, when, then the notice: kind, rep, team, extra, keyed): a
+# rescore moves thousands of accounts, and one parameter costs a fraction of
+# what thousands of them (or model instances) cost the driver and the ORM.
+# The UPDATE, the history's INSERT and the messages' are one statement; all
+# of it reads the accounts as they were before it (one snapshot), which is
+# the version a keyed notice is deduplicated on. History ids come from a
+# sequence in the order the rows are inserted, so numbered in id order they
+# line up with the transitions.
 RECORD_TRANSITIONS_SQL = """
 WITH incoming AS (
     SELECT (e ->> 0)::bigint AS account_id, e ->> 1 AS from_status, e ->> 2 AS to_status,
            e ->> 3 AS reason, e -> 4 AS details, (e ->> 5)::bigint AS owner_id,
-           coalesce((e ->> 6)::timestamptz, %(now)s) AS changed_at, position
+           coalesce((e ->> 6)::timestamptz, %(now)s) AS changed_at, e ->> 7 AS kind,
+           (e ->> 8)::bigint AS rep_id, (e ->> 9)::bigint AS team_id, nullif(e -> 10, 'null') AS extra,
+           (e ->> 11)::boolean AS keyed, position
     FROM jsonb_array_elements(%(transitions)s::jsonb) WITH ORDINALITY AS t(e, position)
 ), moved AS (
     UPDATE {account} AS account SET status = incoming.to_status, updated_at = %(now)s
     FROM incoming
     WHERE account.id = incoming.account_id AND incoming.from_status <> incoming.to_status
+), changes AS (
+    INSERT INTO {change} (account_id, from_status, to_status, changed_at, cause, changed_by_id,
+                          reason, details, owner_id)
+    SELECT account_id, from_status, to_status, changed_at, %(cause)s, %(changed_by)s, reason, details, owner_id
+    FROM incoming ORDER BY position
+    RETURNING id
+), numbered AS (
+    SELECT id, row_number() OVER (ORDER BY id) AS position FROM changes
+), announced AS (
+    {notices}
 )
-INSERT INTO {change} (account_id, from_status, to_status, changed_at, cause, changed_by_id,
-                      reason, details, owner_id)
-SELECT account_id, from_status, to_status, changed_at, %(cause)s, %(changed_by)s, reason, details, owner_id
-FROM incoming ORDER BY position
-RETURNING id
+SELECT id FROM numbered ORDER BY id
+"""
+
+NOTICES_OF_TRANSITIONS = """
+SELECT incoming.kind, incoming.account_id, incoming.rep_id, incoming.team_id,
+       numbered.id AS status_change_id, coalesce(incoming.extra, '{{}}') AS payload,
+       incoming.keyed,
+       CASE WHEN incoming.keyed THEN
+           (SELECT account.updated_at FROM {account} AS account WHERE account.id = incoming.account_id)
+       END AS version
+FROM incoming JOIN numbered USING (position)
+WHERE incoming.kind IS NOT NULL
 """
 
 
@@ -127,24 +180,30 @@ def record_transitions_in_one_statement(
             t.details,
             t.owner_id,
             t.changed_at.isoformat() if t.changed_at else None,
+            *(
+                (str(t.notice.kind), t.notice.rep_id, t.notice.team_id, t.notice.extra or None, t.notice.keyed)
+                if t.notice
+                else ()
+            ),
         ]
         for t in transitions
     ]
+    account = quote(Account._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
             RECORD_TRANSITIONS_SQL.format(
-                account=quote(Account._meta.db_table), change=quote(StatusChange._meta.db_table)
+                account=account,
+                change=quote(StatusChange._meta.db_table),
+                notices=notices_sql(NOTICES_OF_TRANSITIONS.format(account=account)),
             ),
             {
-                "now": now,
+                **notice_parameters(now),
                 "transitions": json_text(rows),
                 "cause": cause.value,
                 "changed_by": changed_by.pk if changed_by is not None else None,
             },
         )
-        # Ids come from a sequence as the rows are inserted, in the order
-        # given: sorted, they line up with the transitions.
-        ids = sorted(row[0] for row in cursor.fetchall())
+        ids = [row[0] for row in cursor.fetchall()]
     changed_by_id = changed_by.pk if changed_by is not None else None
     # As if read back (from_db: stored, so saving one again is refused), with
     # every concrete field given in order, which Django sets without looking
@@ -190,7 +249,7 @@ def change_status(
     """
     to_status = LeadStatus(to_status)
     account = (
-        Account.objects.select_for_update().only("id", "status", "owner_id", "updated_at").get(pk=account_id)
+        Account.objects.select_for_update().only("id", "status", "owner_id").get(pk=account_id)
     )
     from_status = account.status
     if from_status == to_status:
@@ -207,23 +266,15 @@ def change_status(
                 reason=reason,
                 details=details or {},
                 owner_id=account.owner_id,
+                notice=status_notice(
+                    from_status=from_status, to_status=to_status, rep_id=account.owner_id
+                ),
             )
         ],
         cause=cause,
         changed_by=changed_by,
         now=now,
     )
-    message = status_announcement(
-        account_id=account_id,
-        from_status=from_status,
-        to_status=to_status,
-        version=account.updated_at,
-        rep_id=account.owner_id,
-        status_change_id=change.pk,
-        reason=reason,
-    )
-    if message:
-        announce([message], now=now)
     return change
 
 
@@ -252,14 +303,19 @@ def move_accounts(
     candidates = Account.objects.filter(pk__in=list(account_ids), status=from_status)
     if only_if is not None:
         candidates = candidates.filter(only_if)
-    versions = dict(
-        candidates.select_for_update(of=("self",)).order_by("pk").values_list("pk", "updated_at")
+    moved = list(
+        candidates.select_for_update(of=("self",)).order_by("pk").values_list("pk", flat=True)
     )
-    moved = list(versions)
     if not moved:
         return []
-    now = timezone.now()
-    changes = record_transitions(
+    # Outcomes imported from a CRM are history, not news: nobody is alerted.
+    # Only unowned accounts move between signed up and PQL, hence no rep.
+    notice = (
+        None
+        if StatusCause(cause) == StatusCause.IMPORT
+        else status_notice(from_status=from_status, to_status=to_status, rep_id=None)
+    )
+    record_transitions(
         [
             Transition(
                 account_id=account_id,
@@ -268,32 +324,12 @@ def move_accounts(
                 reason=reasons.get(account_id, ""),
                 details=details.get(account_id, {}),
                 changed_at=changed_at.get(account_id) if changed_at else None,
+                notice=notice,
             )
             for account_id in moved
         ],
         cause=cause,
-        now=now,
-    )
-    if StatusCause(cause) == StatusCause.IMPORT:
-        return moved  # outcomes imported from a CRM are history, not news: nobody is alerted
-    # Only unowned accounts move between signed up and PQL, hence no rep.
-    announce(
-        filter(
-            None,
-            (
-                status_announcement(
-                    account_id=change.account_id,
-                    from_status=from_status,
-                    to_status=to_status,
-                    version=versions[change.account_id],
-                    rep_id=None,
-                    status_change_id=change.pk,
-                    reason=change.reason,
-                )
-                for change in changes
-            ),
-        ),
-        now=now,
+        now=timezone.now(),
     )
     return moved
 
@@ -340,15 +376,14 @@ def assign_accounts(
         Account.objects.select_for_update(of=("self",))
         .filter(pk__in=list(assignments), status__in=OPEN_LEAD_STATUSES)
         .order_by("pk")
-        .only("pk", "status", "owner_id", "updated_at")
+        .only("pk", "status", "owner_id")
     )
-    transitions, changed, before = [], [], {}
+    transitions, changed = [], []
     for account in accounts:
         assignment = assignments[account.pk]
         if account.owner_id == assignment.rep_id:
             continue
-        before[account.pk] = (account.owner_id, account.updated_at)
-        from_status = account.status
+        from_status, previous_rep_id = account.status, account.owner_id
         if assignment.rep_id is None:
             to_status = LeadStatus.PQL if from_status == LeadStatus.ASSIGNED else from_status
         else:
@@ -365,13 +400,23 @@ def assign_accounts(
                 to_status=to_status,
                 reason=assignment.reason,
                 owner_id=assignment.rep_id,
+                notice=hand_over_notice(assignment.rep_id, previous_rep_id),
             )
         )
     # The hand-over here, the statuses and their history by the one writer.
     hand_over(changed, now=now)
-    changes = record_transitions(transitions, cause=cause, changed_by=changed_by, now=now)
-    announce((hand_over_announcement(change, *before[change.account_id]) for change in changes), now=now)
+    record_transitions(transitions, cause=cause, changed_by=changed_by, now=now)
     return [account.pk for account in changed]
+
+
+def hand_over_notice(rep_id: int | None, previous_rep_id: int | None) -> Notice:
+    if rep_id is None:
+        kind = MessageKind.UNASSIGNED
+    else:
+        kind = MessageKind.REASSIGNED if previous_rep_id else MessageKind.ASSIGNED
+    return Notice(
+        kind=kind, rep_id=rep_id or previous_rep_id, extra={"previous_rep_id": previous_rep_id}
+    )
 
 
 HAND_OVER_SQL = """
@@ -410,44 +455,25 @@ def hand_over(accounts: Sequence[Account], *, now: datetime) -> None:
         )
 
 
-def hand_over_announcement(change: StatusChange, previous_rep_id: int | None, version) -> Announcement:
-    if change.owner_id is None:
-        kind = MessageKind.UNASSIGNED
-    else:
-        kind = MessageKind.REASSIGNED if previous_rep_id else MessageKind.ASSIGNED
-    return Announcement(
-        kind=kind,
-        account_id=change.account_id,
-        version=version,
-        rep_id=change.owner_id or previous_rep_id,
-        status_change_id=change.pk,
-        payload={
-            "from_status": change.from_status,
-            "to_status": change.to_status,
-            "reason": change.reason,
-            "previous_rep_id": previous_rep_id,
-        },
-    )
-
-
 @transaction.atomic
 def record_left_unassigned(*, assignments: Mapping[int, Assignment], cause: StatusCause | str) -> list[int]:
     """Record why routing left PQLs without a rep: a history row (the status
     stays PQL) with the reason, and a message for the managers
     (unassigned_team_full when the team was full). With no routing rules set
     up there is no decision to record: the managers are told, the history is
-    left alone. Only PQLs still without an owner; returns their ids."""
+    left alone. A PQL left again, unchanged, is not announced again. Only
+    PQLs still without an owner; returns their ids."""
     left = {pk: a for pk, a in assignments.items() if a.rep_id is None}
-    versions = dict(
+    locked = list(
         Account.objects.select_for_update(of=("self",))
         .filter(pk__in=list(left), status=LeadStatus.PQL, owner__isnull=True)
         .order_by("pk")
-        .values_list("pk", "updated_at")
+        .values_list("pk", flat=True)
     )
-    if not versions:
+    if not locked:
         return []
     now = timezone.now()
-    changes = record_transitions(
+    record_transitions(
         [
             Transition(
                 account_id=pk,
@@ -455,36 +481,71 @@ def record_left_unassigned(*, assignments: Mapping[int, Assignment], cause: Stat
                 to_status=LeadStatus.PQL,
                 reason=left[pk].reason,
                 details={"unassigned": str(left[pk].unassigned or ""), "team_id": left[pk].team_id},
+                notice=left_unassigned_notice(left[pk]),
             )
-            for pk in versions
+            for pk in locked
             if left[pk].unassigned != Unassigned.NO_RULES
         ],
         cause=cause,
         now=now,
     )
-    change_ids = {change.account_id: change.pk for change in changes}
-    announce(
-        (
-            Announcement(
-                kind=MessageKind.UNASSIGNED_TEAM_FULL
-                if left[pk].unassigned == Unassigned.TEAM_FULL
-                else MessageKind.UNASSIGNED,
-                account_id=pk,
-                version=version,
-                team_id=left[pk].team_id,
-                status_change_id=change_ids.get(pk),
-                payload={
-                    "from_status": LeadStatus.PQL.value,
-                    "to_status": LeadStatus.PQL.value,
-                    "reason": left[pk].reason,
-                    "unassigned": str(left[pk].unassigned or ""),
-                },
-            )
-            for pk, version in versions.items()
-        ),
-        now=now,
+    unrecorded: dict[Assignment, list[int]] = {}
+    for pk in locked:
+        if left[pk].unassigned == Unassigned.NO_RULES:
+            unrecorded.setdefault(left[pk], []).append(pk)
+    for assignment, account_ids in unrecorded.items():
+        announce_unchanged(
+            account_ids, left_unassigned_notice(assignment), status=LeadStatus.PQL, reason=assignment.reason, now=now
+        )
+    return locked
+
+
+def left_unassigned_notice(assignment: Assignment) -> Notice:
+    return Notice(
+        kind=MessageKind.UNASSIGNED_TEAM_FULL
+        if assignment.unassigned == Unassigned.TEAM_FULL
+        else MessageKind.UNASSIGNED,
+        team_id=assignment.team_id,
+        extra={"unassigned": str(assignment.unassigned or "")},
+        keyed=True,
     )
-    return list(versions)
+
+
+UNCHANGED_NOTICES = """
+SELECT %(kind)s AS kind, account.id AS account_id, %(rep_id)s::bigint AS rep_id,
+       %(team_id)s::bigint AS team_id, NULL::bigint AS status_change_id, %(payload)s::jsonb AS payload,
+       true AS keyed, account.updated_at AS version
+FROM {account} AS account WHERE account.id = ANY(%(account_ids)s::bigint[])
+"""
+
+
+def announce_unchanged(
+    account_ids: list[int], notice: Notice, *, status: LeadStatus, reason: str, now: datetime
+) -> None:
+    """The same news about accounts that stay in `status` (no history row):
+    one message each, not again while an account stays as it was, in one
+    statement."""
+    transaction.on_commit(wake_channels, robust=True)
+    payload = {"from_status": status.value, "to_status": status.value, "reason": reason, **notice.extra}
+    if connection.vendor != "postgresql":
+        versions = Account.objects.filter(pk__in=account_ids).values_list("pk", "updated_at")
+        announce(
+            notice_announcements((notice, pk, None, version, payload) for pk, version in versions), now=now
+        )
+        return
+    account = connection.ops.quote_name(Account._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            notices_sql(UNCHANGED_NOTICES.format(account=account)),
+            {
+                **notice_parameters(now),
+                "kind": str(notice.kind),
+                "rep_id": notice.rep_id,
+                "team_id": notice.team_id,
+                "payload": json_text(payload),
+                "account_ids": list(account_ids),
+            },
+        )
 
 
 # An account's own data as the admin and the API edit it. Scoring reads all

@@ -5,6 +5,7 @@ one transaction. A worker killed mid-batch rolls back; the next pass takes
 the same messages again, and the unique (webhook-id, endpoint) pair keeps
 it at one delivery each."""
 
+import uuid
 from dataclasses import dataclass, field
 
 from django.db import transaction
@@ -42,10 +43,11 @@ def messages_of(rows: list[OutboxMessage]) -> list[Message]:
     reps = {rep.pk: rep for rep in SalesRep.objects.filter(pk__in=rep_ids).select_related("user")}
     messages = []
     for row in rows:
-        change = {"kind": row.kind, **{k: v for k, v in row.payload.items() if k != "previous_rep_id"}}
+        told = row.change
+        change = {"kind": row.kind, **{k: v for k, v in told.items() if k != "previous_rep_id"}}
         change["rep"] = person(reps.get(row.rep_id) if row.rep_id is not None else None)
-        if "previous_rep_id" in row.payload:
-            change["previous_rep"] = person(reps.get(row.payload["previous_rep_id"]))
+        if "previous_rep_id" in told:
+            change["previous_rep"] = person(reps.get(told["previous_rep_id"]))
         messages.append(
             Message(
                 id=row.webhook_id,
@@ -58,11 +60,22 @@ def messages_of(rows: list[OutboxMessage]) -> list[Message]:
     return messages
 
 
+def name(rows: list[OutboxMessage]) -> None:
+    """Give the messages a webhook wants their webhook-id, once: the writers
+    leave it out (most messages never reach a webhook), and it is saved in
+    the transaction that makes their deliveries, so it never changes."""
+    unnamed = [row for row in rows if row.message_id is None]
+    for row in unnamed:
+        row.message_id = uuid.uuid4()
+    OutboxMessage.objects.bulk_update(unnamed, ["message_id"], batch_size=CLAIM_BATCH)
+
+
 def fan_out_pending(*, limit: int = CLAIM_BATCH) -> FannedOut:
     """One batch of the outbox, oldest first, skipping rows another worker holds."""
     with transaction.atomic():
         rows = list(
             OutboxMessage.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("status_change")
             .filter(webhook_state=DeliveryState.PENDING)
             .order_by("pk")[:limit]
         )
@@ -77,6 +90,7 @@ def fan_out_pending(*, limit: int = CLAIM_BATCH) -> FannedOut:
             row for row in candidates
             if any(e.wants(event_type_for(row.kind)) and row.created_at >= e.created_at for e in endpoints)
         ]
+        name(wanted)
         deliveries = fan_out(messages_of(wanted)) if wanted else {}
         sent = {row.pk for row in wanted}
         OutboxMessage.objects.filter(pk__in=sent).update(webhook_state=DeliveryState.SENT)

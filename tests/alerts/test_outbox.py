@@ -54,8 +54,9 @@ def test_a_qualified_and_routed_account_announces_qualified_then_assigned(
     assert (qualified.email_state, qualified.webhook_state) == (DeliveryState.SKIPPED, DeliveryState.PENDING)
     assert (assigned.email_state, assigned.slack_state) == (DeliveryState.PENDING, DeliveryState.PENDING)
     assert qualified.status_change.to_status == LeadStatus.PQL
-    assert assigned.payload["reason"] == "Routed by rule 'Sales rule' to team 'Sales'"
-    assert qualified.webhook_id == f"msg_{qualified.message_id.hex}"
+    assert assigned.change["reason"] == "Routed by rule 'Sales rule' to team 'Sales'"
+    # Its webhook-id is given when a webhook first wants it (the fan-out).
+    assert qualified.message_id is None and qualified.webhook_id == ""
 
 
 def test_a_change_that_rolls_back_announces_nothing(ten_logins, account, make_event, make_rep, make_team):
@@ -91,7 +92,7 @@ def test_outcomes_and_hand_reassignment_are_announced(rep, account, manager, mak
 
     assert kinds(account) == ["assigned", "reassigned", "contacted", "unassigned"]
     reassigned = OutboxMessage.objects.get(kind="reassigned")
-    assert (reassigned.rep_id, reassigned.payload["previous_rep_id"]) == (ben.pk, rep.pk)
+    assert (reassigned.rep_id, reassigned.change["previous_rep_id"]) == (ben.pk, rep.pk)
 
 
 def test_a_pql_left_unassigned_because_its_team_is_full_says_why(
@@ -108,7 +109,7 @@ def test_a_pql_left_unassigned_because_its_team_is_full_says_why(
     assert why.reason == "Team 'Sales' is at capacity (rule 'Sales rule')"
     assert why.details == {"unassigned": "team_full", "team_id": team.pk}
     message = OutboxMessage.objects.get(account=account, kind=MessageKind.UNASSIGNED_TEAM_FULL)
-    assert (message.team_id, message.payload["reason"]) == (team.pk, why.reason)
+    assert (message.team_id, message.change["reason"]) == (team.pk, why.reason)
     assert message.email_state == DeliveryState.PENDING  # for the managers
 
 
@@ -120,6 +121,43 @@ def test_a_pql_no_rule_matches_is_announced_as_unassigned(account, make_rep, mak
 
     assert kinds(account) == ["unassigned"]
     assert OutboxMessage.objects.get().payload["unassigned"] == "no_rule"
+
+
+def test_routing_a_pql_again_tells_the_managers_again_only_if_it_changed(account, make_rep, make_team):
+    make_team("EMEA", make_rep("ava"), countries=["GB"])
+    Account.objects.filter(pk=account.pk).update(status=LeadStatus.PQL)
+
+    assign_new_pqls([account.pk])
+    assign_new_pqls([account.pk])  # a manager routes it again: nothing new to tell
+    assert kinds(account) == ["unassigned"]
+    assert StatusChange.objects.filter(account=account, cause="routing").count() == 2  # both tries recorded
+
+    Account.objects.filter(pk=account.pk).update(country="FR", updated_at=timezone.now())
+    assign_new_pqls([account.pk])  # the account changed since: the news is new
+    assert kinds(account) == ["unassigned", "unassigned"]
+
+
+def test_with_no_routing_rules_each_new_pql_is_told_to_the_managers_once(ten_logins, make_event):
+    accounts = [Account.objects.create(name=f"Co {i}", external_id=f"co-{i}") for i in range(3)]
+    for account in accounts:
+        for _ in range(10):
+            make_event("login", target=account)
+
+    rescore_accounts([account.pk for account in accounts])
+    assign_new_pqls([account.pk for account in accounts])  # routing tried again, rules still missing
+
+    unassigned = OutboxMessage.objects.filter(kind=MessageKind.UNASSIGNED).order_by("account_id")
+    assert [message.account_id for message in unassigned] == [account.pk for account in accounts]
+    assert unassigned[0].payload == {
+        "from_status": "pql", "to_status": "pql", "reason": "No routing rules are set up", "unassigned": "no_rules"
+    }  # fmt: skip
+    assert unassigned[0].email_state == DeliveryState.PENDING  # for the managers
+    assert not StatusChange.objects.filter(cause="routing").exists()  # no decision to record
+
+
+def test_a_keyed_notice_is_for_people():
+    with pytest.raises(ValueError, match="for webhooks"):
+        outbox.Notice(kind=MessageKind.QUALIFIED, keyed=True)
 
 
 def test_sla_due_soon_and_passed_are_announced_once_per_assignment(rep, account, manager):

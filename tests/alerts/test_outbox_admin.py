@@ -15,6 +15,7 @@ from alerts.selectors import MessageState, in_state, with_outcomes
 from leads.groups import SALES_MANAGERS
 from leads.models import Account, DeliveryState, MessageKind, OutboxMessage
 from leads.outbox import Announcement, announce
+from leads.webhooks import fanout
 from leads.webhooks.models import Delivery, DeliveryStatus, Endpoint
 from tests.factories import ManagerFactory, RepFactory
 
@@ -38,6 +39,7 @@ def message(account, kind=MessageKind.QUALIFIED, **states):
 
 
 def delivery(row, endpoint, status=DeliveryStatus.DELIVERED, **fields):
+    fanout.name([row])  # as the fan-out does when it makes a message's deliveries
     return Delivery.objects.create(
         endpoint=endpoint, message_id=row.webhook_id, event_type="lead.qualified", account_id=row.account_id,
         body="{}", status=status, created_at=timezone.now(), **fields,

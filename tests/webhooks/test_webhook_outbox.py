@@ -49,7 +49,9 @@ def test_a_hand_raise_reaches_the_crm_once_signed_with_its_reasons(
     assert event["data"]["change"]["to_status"] == "pql"
     message.refresh_from_db()
     assert message.webhook_state == DeliveryState.SENT
-    # Fanned out again (a second worker, a retried job): still one delivery.
+    assert message.webhook_id == f"msg_{message.message_id.hex}"
+    # Fanned out again (a second worker, a retried job): still one delivery,
+    # under the same webhook-id.
     OutboxMessage.objects.filter(pk=message.pk).update(webhook_state=DeliveryState.PENDING)
     fanout.fan_out_pending()
     assert Delivery.objects.filter(message_id=message.webhook_id).count() == 1
@@ -76,7 +78,8 @@ def test_assignment_and_outcomes_carry_the_rep(crm, receiver, account, rep):
 def test_messages_no_endpoint_wants_are_skipped(crm, account):
     change_status(account_id=account.pk, to_status=LeadStatus.DISQUALIFIED, cause=StatusCause.USER)
     fanout.fan_out_pending()
-    assert OutboxMessage.objects.get().webhook_state == DeliveryState.SKIPPED
+    skipped = OutboxMessage.objects.get()
+    assert (skipped.webhook_state, skipped.message_id) == (DeliveryState.SKIPPED, None)
     assert not Delivery.objects.exists()
 
 
