@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
+from . import lookups  # noqa: F401 (registers the pk__any lookup)
 from .timestamps import event_time, planned_time, signup_time
 
 
@@ -157,8 +158,10 @@ class Account(models.Model):
         help_text="The id the product and the customer data platform use (Segment groupId).",
     )
     traits = models.JSONField(default=dict, blank=True)
+    # Indexed through (owner, status) below: every status change writes each
+    # index of the table again, so none is kept twice.
     owner = models.ForeignKey(
-        SalesRep, null=True, blank=True, on_delete=models.SET_NULL, related_name="accounts"
+        SalesRep, null=True, blank=True, on_delete=models.SET_NULL, related_name="accounts", db_index=False
     )
     status = models.CharField(
         max_length=20, choices=LeadStatus.choices, default=LeadStatus.SIGNED_UP
@@ -300,7 +303,10 @@ class StatusChange(models.Model):
     Rows are only ever appended, through leads.services.record_transitions.
     """
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="status_changes")
+    # Indexed through (account, changed_at) below.
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="status_changes", db_index=False
+    )
     from_status = models.CharField(max_length=20, choices=LeadStatus.choices, blank=True)
     to_status = models.CharField(max_length=20, choices=LeadStatus.choices)
     changed_at = models.DateTimeField(default=timezone.now)

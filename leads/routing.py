@@ -327,7 +327,7 @@ def assign_new_pqls(account_ids: Iterable[int]) -> list[int]:
         return []  # no savepoint either: rescoring calls this for every chunk
     with transaction.atomic():
         leads = leads_to_route(
-            Account.objects.filter(pk__in=ids, status=LeadStatus.PQL, owner__isnull=True)
+            Account.objects.filter(pk__any=ids, status=LeadStatus.PQL, owner__isnull=True)
         )
         plan = route(leads, now=timezone.now())
         assignments = {

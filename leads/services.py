@@ -300,7 +300,7 @@ def move_accounts(
     """
     from_status, to_status = LeadStatus(from_status), LeadStatus(to_status)
     reasons, details = reasons or {}, details or {}
-    candidates = Account.objects.filter(pk__in=list(account_ids), status=from_status)
+    candidates = Account.objects.filter(pk__any=account_ids, status=from_status)
     if only_if is not None:
         candidates = candidates.filter(only_if)
     moved = list(
@@ -374,7 +374,7 @@ def assign_accounts(
     now = timezone.now()
     accounts = list(
         Account.objects.select_for_update(of=("self",))
-        .filter(pk__in=list(assignments), status__in=OPEN_LEAD_STATUSES)
+        .filter(pk__any=assignments, status__in=OPEN_LEAD_STATUSES)
         .order_by("pk")
         .only("pk", "status", "owner_id")
     )
@@ -466,7 +466,7 @@ def record_left_unassigned(*, assignments: Mapping[int, Assignment], cause: Stat
     left = {pk: a for pk, a in assignments.items() if a.rep_id is None}
     locked = list(
         Account.objects.select_for_update(of=("self",))
-        .filter(pk__in=list(left), status=LeadStatus.PQL, owner__isnull=True)
+        .filter(pk__any=left, status=LeadStatus.PQL, owner__isnull=True)
         .order_by("pk")
         .values_list("pk", flat=True)
     )

@@ -145,7 +145,7 @@ def event_counts(measures: Iterable[Measure], *, events_in_scope: Q, now: dateti
 def in_scope(field: str, *, account_ids: Iterable[int] | None) -> Q:
     """Rows whose account is in scope: an id list, or all accounts."""
     if account_ids is not None:
-        return Q(**{f"{field}__in": list(account_ids)})
+        return Q(**{f"{field}__any": list(account_ids)})
     return Q(**{f"{field}__isnull": False})
 
 

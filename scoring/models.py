@@ -284,8 +284,12 @@ class AccountScore(models.Model):
     never overwrites one read later.
     """
 
+    # No database constraint: its check at commit cost the first rescore of a
+    # book a locking lookup of the account per result, more than the insert
+    # itself. The writer stores results only for accounts that exist
+    # (scoring.rescoring), and Django deletes an account's score with it.
     account = models.OneToOneField(
-        Account, on_delete=models.CASCADE, primary_key=True, related_name="score"
+        Account, on_delete=models.CASCADE, primary_key=True, related_name="score", db_constraint=False
     )
     # No index: nothing reads scores by definition, and a full rescore
     # writes every row. Deleting a definition scans the table once. No

@@ -25,7 +25,7 @@ from django.db import connection, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from leads.models import LeadStatus, StatusCause
+from leads.models import Account, LeadStatus, StatusCause
 from leads.routing import assign_new_pqls
 from leads.services import move_accounts
 
@@ -217,7 +217,8 @@ def upsert_by_copy(cursor, text: str, *, table, columns, upsert) -> set[int]:
     with cursor.cursor.copy(f"COPY incoming_scores ({columns}) FROM STDIN") as copy:
         copy.write(text)
     cursor.execute(
-        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM incoming_scores {upsert}"  # noqa: S608
+        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM incoming_scores "  # noqa: S608
+        f"WHERE {ACCOUNT_EXISTS.format(account_id='incoming_scores.account_id')} {upsert}"
     )
     applied = {row[0] for row in cursor.fetchall()}
     # Chunks may share one outer transaction: empty the table for the next one.
@@ -225,11 +226,24 @@ def upsert_by_copy(cursor, text: str, *, table, columns, upsert) -> set[int]:
     return applied
 
 
+# The results table has no foreign key to the accounts (AccountScore.account):
+# a result is stored only while its account exists, so one deleted since its
+# facts were read leaves none behind.
+ACCOUNT_EXISTS = f"EXISTS (SELECT 1 FROM {Account._meta.db_table} AS account WHERE account.id = {{account_id}})"  # noqa: S608 (a table name)
+# RESULT_COLUMNS' types, for a VALUES list that is filtered before it is inserted.
+RESULT_TYPES = [
+    "bigint", "bigint", "integer", "integer", "text", "boolean", "boolean", "jsonb", "text", "timestamptz",
+    "bigint", "timestamptz",
+]  # fmt: skip
+
+
 def upsert_by_values(cursor, rows, *, table, columns, upsert) -> set[int]:
     """A multi-row INSERT: fewest round trips for one account or a few."""
     adapt = connection.ops.adapt_datetimefield_value
-    json_placeholder = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
-    row_placeholder = "(" + ", ".join(["%s"] * 7 + [json_placeholder, "%s", "%s", "%s", "%s"]) + ")"
+    if connection.vendor == "postgresql":
+        row_placeholder = "(" + ", ".join(f"%s::{kind}" for kind in RESULT_TYPES) + ")"
+    else:
+        row_placeholder = "(" + ", ".join(["%s"] * len(RESULT_COLUMNS)) + ")"
     applied: set[int] = set()
     for start in range(0, len(rows), UPSERT_BATCH):
         batch = [
@@ -237,8 +251,18 @@ def upsert_by_values(cursor, rows, *, table, columns, upsert) -> set[int]:
             for row in rows[start : start + UPSERT_BATCH]
         ]
         placeholders = ", ".join([row_placeholder] * len(batch))
+        if connection.vendor == "postgresql":
+            source = (
+                f"SELECT * FROM (VALUES {placeholders}) AS incoming ({columns}) "  # noqa: S608
+                f"WHERE {ACCOUNT_EXISTS.format(account_id='incoming.account_id')}"
+            )
+        else:  # SQLite names a VALUES list's columns itself
+            source = (
+                f"SELECT * FROM (VALUES {placeholders}) AS incoming "  # noqa: S608
+                f"WHERE {ACCOUNT_EXISTS.format(account_id='incoming.column1')}"
+            )
         cursor.execute(
-            f"INSERT INTO {table} ({columns}) VALUES {placeholders} {upsert}",  # noqa: S608
+            f"INSERT INTO {table} ({columns}) {source} {upsert}",
             [value for row in batch for value in row],
         )
         applied.update(row[0] for row in cursor.fetchall())

@@ -136,6 +136,23 @@ def test_results_written_in_bulk_are_stored_exactly(ten_logins):
         assert stored[result.account_id].digest == encode(result, ten_logins.pk).digest
 
 
+@pytest.mark.parametrize("count", [1, UPSERT_BATCH + 1], ids=["a few", "in bulk"])
+def test_no_result_is_kept_for_an_account_deleted_since_its_facts_were_read(ten_logins, count):
+    accounts = Account.objects.bulk_create(Account(name=f"Account {n}") for n in range(count))
+    results = [Result(account.pk, 1, None, "small", False, False, {}) for account in accounts]
+    gone = accounts[0].pk
+    Account.objects.filter(pk=gone).delete()
+
+    applied = write_results(
+        [encode(result, ten_logins.pk) for result in results],
+        definition_id=ten_logins.pk,
+        computed_at=timezone.now(),
+    )
+
+    assert applied == {account.pk for account in accounts[1:]}
+    assert not AccountScore.objects.filter(account_id=gone).exists()
+
+
 def test_without_an_active_definition_nothing_is_scored(account):
     assert rescore_accounts([account.pk]).scored == 0
     assert rescore_all().accounts_scored == 0
