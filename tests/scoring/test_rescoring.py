@@ -18,9 +18,12 @@ from leads.models import (
 )
 from leads.services import change_status
 from scoring import rescoring
+from scoring.compiled import sql_of
 from scoring.engine import Result
+from scoring.facts import count_query
 from scoring.models import AccountScore, Criterion, Definition
 from scoring.rescoring import UPSERT_BATCH, encode, rescore_accounts, rescore_all, write_results
+from scoring.scorecards import scorecard_for
 from scoring.selectors import explained_score
 from scoring.starter import ensure_starter_definition
 from tests.conftest import run_concurrently
@@ -152,7 +155,10 @@ def test_rescoring_one_account_takes_a_constant_number_of_queries(
         rescore_accounts([busiest.pk])
 
 
-def test_one_account_at_a_time_agrees_with_all_at_once(book):
+@pytest.mark.parametrize("per_rescore", [1, 7], ids=["one account", "a few accounts"])
+def test_some_accounts_at_a_time_agree_with_all_at_once(book, per_rescore):
+    """The starter definition's windows read each account's own dates: a
+    rescore of a few accounts joins each event to its own account."""
     ensure_starter_definition()
     rescore_all()
     columns = ["account_id", "score", "activation", "tier", "qualifies", "triggered", "explanation"]
@@ -161,8 +167,9 @@ def test_one_account_at_a_time_agrees_with_all_at_once(book):
     assert any(row[4] for row in all_at_once), "the seeded book should have PQLs"
 
     AccountScore.objects.all().delete()
-    for account_id in Account.objects.values_list("pk", flat=True):
-        rescore_accounts([account_id])
+    ids = list(Account.objects.values_list("pk", flat=True))
+    for start in range(0, len(ids), per_rescore):
+        rescore_accounts(ids[start : start + per_rescore])
 
     assert list(AccountScore.objects.order_by("account_id").values_list(*columns)) == all_at_once
     assert list(Account.objects.order_by("pk").values_list("pk", "status")) == statuses
@@ -202,6 +209,19 @@ def test_a_stale_job_cannot_move_a_status_against_the_newest_result(ten_logins, 
     assert (outcome.changed, outcome.statuses_changed) == (0, 0)
     assert Account.objects.get(pk=account.pk).status == LeadStatus.SIGNED_UP
     assert not AccountScore.objects.get(account=account).qualifies
+
+
+def test_counting_a_few_accounts_joins_only_those_accounts():
+    """An "after signup" window joins each event to its account; for a few
+    accounts the join is narrowed to them, else PostgreSQL reads every
+    account (a hash join over the whole book) to count a handful's events."""
+    card = scorecard_for(ensure_starter_definition())
+    ids = [AccountFactory().pk, AccountFactory().pk]
+    _, rows = count_query(card.measures, account_ids=ids, now=timezone.now())
+    sql, params = sql_of(rows)
+    joined = sql[sql.index(" JOIN ") : sql.index(" WHERE ")]
+    assert '"leads_account"' in joined
+    assert joined.count(" IN (") == 1 and params.count(ids[0]) == 2
 
 
 @pytest.mark.postgres
