@@ -17,10 +17,10 @@ from leads.models import (
     Team,
 )
 from leads.services import change_status
-from scoring import rescoring
+from scoring import facts, rescoring
 from scoring.compiled import sql_of
 from scoring.engine import Result
-from scoring.facts import count_query
+from scoring.facts import count_query, counts_of_listed, gather_facts
 from scoring.models import AccountScore, Criterion, Definition
 from scoring.rescoring import UPSERT_BATCH, encode, rescore_accounts, rescore_all, write_results
 from scoring.scorecards import scorecard_for
@@ -222,10 +222,35 @@ def test_counting_a_few_accounts_joins_only_those_accounts():
     card = scorecard_for(ensure_starter_definition())
     ids = [AccountFactory().pk, AccountFactory().pk]
     _, rows = count_query(card.measures, account_ids=ids, now=timezone.now())
-    sql, params = sql_of(rows)
+    sql, _ = sql_of(rows)
     joined = sql[sql.index(" JOIN ") : sql.index(" WHERE ")]
     assert '"leads_account"' in joined
-    assert joined.count(" IN (") == 1 and params.count(ids[0]) == 2
+    # The ids restrict the joined accounts as well as the events.
+    assert " AND " in joined and ("= ANY(" in joined or " IN (" in joined)
+
+
+@pytest.mark.postgres
+def test_facts_of_listed_accounts_compiled_once_equal_the_orms_for_any_list_and_clock(
+    book, monkeypatch
+):
+    """The queries for a list of accounts are compiled once and run again
+    with other accounts and another clock (a "last D days" window moved on)."""
+    card = scorecard_for(ensure_starter_definition())
+    ids = list(book.values_list("pk", flat=True))
+    now = timezone.now()
+    runs = [
+        (ids[:7], now),
+        (ids[5:30], now + timedelta(days=9)),
+        (ids[-3:], now - timedelta(days=20)),
+    ]
+    compiled_once = [gather_facts(card, now=at, account_ids=listed) for listed, at in runs]
+    assert counts_of_listed.cache_info().currsize >= 1
+
+    monkeypatch.setattr(facts, "lists_compile_once", lambda: False)
+    compiled_each_time = [gather_facts(card, now=at, account_ids=listed) for listed, at in runs]
+    assert compiled_once == compiled_each_time
+    assert all(read.facts for read in compiled_once)
+    assert any(account.counts for read in compiled_once for account in read.facts)
 
 
 @pytest.mark.postgres
