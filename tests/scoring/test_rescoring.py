@@ -4,6 +4,7 @@ are never overwritten by older ones, and one account scores as all do."""
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from leads.models import (
@@ -151,11 +152,13 @@ def test_rescoring_one_account_takes_a_constant_number_of_queries(
     Definition.objects.filter(name="Ten logins").update(is_active=False)
     Definition.objects.filter(name__startswith="Starter").update(is_active=True)
     busiest = max(Account.objects.all(), key=lambda a: a.events.count())
-    # The definition is read (three queries) and keyed (before and after).
-    with django_assert_num_queries(15):
+    # PostgreSQL keys the definition (before and after reading it, three
+    # queries) and then reads its key alone; SQLite reads it every time.
+    keyed = connection.vendor == "postgresql"
+    with django_assert_num_queries(15 if keyed else 13):
         rescore_accounts([busiest.pk])
-    # Unchanged since: its key alone (and no result changed to write).
-    with django_assert_num_queries(10):
+    # No result changed since: nothing to write either.
+    with django_assert_num_queries(10 if keyed else 12):
         rescore_accounts([busiest.pk])
 
 
