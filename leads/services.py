@@ -298,9 +298,12 @@ def move_accounts(
     when it happened before it was recorded (an outcome imported from a CRM);
     otherwise it is now. Returns the ids that moved.
     """
+    ids = list(account_ids)
+    if not ids:
+        return []  # no query built either: rescoring calls this twice for every chunk
     from_status, to_status = LeadStatus(from_status), LeadStatus(to_status)
     reasons, details = reasons or {}, details or {}
-    candidates = Account.objects.filter(pk__any=account_ids, status=from_status)
+    candidates = Account.objects.filter(pk__any=ids, status=from_status)
     if only_if is not None:
         candidates = candidates.filter(only_if)
     moved = list(

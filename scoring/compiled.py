@@ -9,9 +9,13 @@ none of this (`Query.get_compiler`, `SQLCompiler.as_sql`, `select`,
 pins what is used here, so a Django upgrade that changes it fails there first.
 """
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+
 from django.core.exceptions import EmptyResultSet
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import QuerySet
+from django.db.models.sql.compiler import SQLCompiler
 
 
 def sql_of(queryset: QuerySet) -> tuple[str, tuple]:
@@ -41,3 +45,35 @@ def fetch_rows(rows: QuerySet, *, convert: bool = True) -> list[tuple]:
         if converters:
             fetched = [tuple(row) for row in compiler.apply_converters(fetched, converters)]
     return fetched
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A values_list query compiled once, to run again with other values for
+    some of its parameters: compiling the facts queries of a handful of
+    accounts cost more than running them."""
+
+    sql: str
+    params: tuple
+    columns: list
+    converters: dict
+    compiler: SQLCompiler
+
+    def fetch(self, params: Iterable, *, using: str = DEFAULT_DB_ALIAS) -> list[tuple]:
+        """Rows as fetch_rows gives them, with these parameters instead."""
+        with connections[using].cursor() as cursor:
+            cursor.execute(self.sql, tuple(params))
+            fetched = cursor.fetchall()
+        if self.converters:
+            converted = self.compiler.apply_converters(fetched, self.converters)
+            fetched = [tuple(row) for row in converted]
+        return fetched
+
+
+def compiled(rows: QuerySet, *, convert: bool = True) -> Compiled:
+    """The query's SQL, parameters and converters (see fetch_rows), kept."""
+    compiler = rows.query.get_compiler(using=rows.db)
+    sql, params = compiler.as_sql()
+    columns = [column for column, *_ in compiler.select[: compiler.col_count]]
+    converters = compiler.get_converters(columns) if convert else {}
+    return Compiled(sql, tuple(params), columns, converters, compiler)

@@ -1,12 +1,14 @@
 """Turn a PQL definition stored in the admin into the engine's scorecard."""
 
 import time
+from functools import cached_property
 
+from django.db import connection
 from django.db.models import Q
 
 from .attributes import is_number, split_list
 from .engine import AttributeTest, CountTest, Measure, MilestoneRule, Rule, Scorecard
-from .models import Criterion, Definition, EventCondition
+from .models import Criterion, Definition, EventCondition, Milestone
 from .terms import NUMERIC_OPERATORS, Kind, Operator, Role
 
 # How long a process trusts the trigger names it read (a definition change
@@ -96,11 +98,73 @@ def scorecard_of(definition: Definition, *, criteria, milestones) -> Scorecard:
     )
 
 
-def active_scorecard() -> Scorecard | None:
+def read_active_scorecard() -> Scorecard | None:
     definition = (
         Definition.objects.active().prefetch_related("criteria", "milestones").first()
     )
     return scorecard_for(definition) if definition else None
+
+
+def rows_hashed(model, *, where: str) -> str:
+    """SQL for the md5 of a table's rows as stored, in id order."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    return (
+        f"(SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t.id), '')) "  # noqa: S608
+        f"FROM {table} t WHERE {where})"
+    )
+
+
+class ActiveScorecard:
+    """The active definition's scorecard, built again only when the
+    definition changed: every rescore asks (a time-driven pass every minute,
+    a drain job per slice), and reading and building it cost more than
+    scoring five accounts.
+
+    The key is the hash of the definition's, criteria's and milestones' rows
+    as the database holds them, read in one small query on each call: any
+    write, through any path and from any process, committed or in the
+    caller's own transaction (and gone again if it rolls back), gives
+    another key. A card is kept only when the key read before building it
+    is still the key after: a change committed in between would otherwise
+    leave a card older than its key. The key and its card are swapped as
+    one pair, so threads share them safely. SQLite reads the definition
+    every time.
+    """
+
+    def __init__(self) -> None:
+        self.kept: tuple[tuple, Scorecard] | None = None
+
+    def __call__(self) -> Scorecard | None:
+        if connection.vendor != "postgresql":
+            return read_active_scorecard()
+        key = self.read_key()
+        if key is None:
+            return None
+        kept = self.kept
+        if kept is not None and kept[0] == key:
+            return kept[1]
+        card = read_active_scorecard()
+        if card is not None and self.read_key() == key:
+            self.kept = (key, card)
+        return card
+
+    def read_key(self) -> tuple | None:
+        with connection.cursor() as cursor:
+            cursor.execute(self.key_sql)
+            return cursor.fetchone()
+
+    @cached_property
+    def key_sql(self) -> str:
+        definitions = connection.ops.quote_name(Definition._meta.db_table)
+        criteria = rows_hashed(Criterion, where="t.definition_id = d.id")
+        milestones = rows_hashed(Milestone, where="t.definition_id = d.id")
+        return (
+            f"SELECT d.id, md5(d::text), {criteria}, {milestones} "  # noqa: S608
+            f"FROM {definitions} d WHERE d.is_active"
+        )
+
+
+active_scorecard = ActiveScorecard()
 
 
 class TriggerNames:

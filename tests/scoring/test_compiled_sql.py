@@ -7,7 +7,7 @@ from django.db.models.sql.compiler import SQLCompiler
 from django.db.models.sql.query import Query
 
 from leads.models import Account, Person
-from scoring.compiled import fetch_rows, sql_of
+from scoring.compiled import compiled, fetch_rows, sql_of
 
 pytestmark = pytest.mark.django_db
 
@@ -45,3 +45,11 @@ def test_the_sql_of_a_queryset_runs_as_the_queryset_does(account):
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         assert [tuple(row) for row in cursor.fetchall()] == list(rows)
+
+
+def test_a_query_compiled_once_runs_again_with_other_parameters(account):
+    Account.objects.filter(pk=account.pk).update(traits={"plan": "pro"})
+    other = Account.objects.create(name="Quay", traits={"plan": "free"})
+    query = compiled(Account.objects.filter(pk=account.pk).values_list("id", "traits"))
+    assert query.fetch(query.params) == [(account.pk, {"plan": "pro"})]
+    assert query.fetch([other.pk]) == [(other.pk, {"plan": "free"})]
