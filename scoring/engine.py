@@ -194,6 +194,10 @@ class Scorecard:
     activation_thresholds: Mapping[str, int | None] = field(default_factory=dict)
 
     @cached_property
+    def rules_by_id(self) -> Mapping[int, Rule]:
+        return {rule.id: rule for rule in self.rules}
+
+    @cached_property
     def gates(self) -> tuple[Rule, ...]:
         return tuple(rule for rule in self.rules if rule.role == Role.GATE)
 
@@ -407,6 +411,37 @@ def next_change(facts: AccountFacts) -> datetime | None:
     return min(oldest + measure.span for measure, oldest in facts.oldest_counted.items())
 
 
+# The order a rep reads why an account qualified: hand-raises, then triggers,
+# scoring criteria by points, gates.
+REASON_RANK: dict[str, int] = {Role.TRIGGER: 0, Role.SCORING: 1, Role.GATE: 2}
+
+
+def why_qualified(card: Scorecard, result: Result) -> tuple[list[str], list[str]]:
+    """What qualified the account (`qualified_by`) and the reasons a rep
+    reads first, as explain() gives them, without the words for every
+    criterion: what a status change records, for every account a rescore
+    qualifies."""
+    explanation = result.explanation
+    rules = card.rules_by_id
+    qualified_by = [f"At once: {rules[i].label}" for i in explanation.get("triggers", []) if i in rules]
+    if explanation.get("by_score"):
+        qualified_by.append(f"Score {result.score} reached the threshold of {card.score_threshold}")
+    if explanation.get("by_activation"):
+        qualified_by.append(
+            f"Activation {result.activation}% reached the {Tier(result.tier).label.lower()} threshold "
+            f"of {card.activation_threshold(result.tier)}%"
+        )
+    if explanation.get("by_gates"):
+        qualified_by.append("Every gate holds")
+    held = [
+        (rules[rule_id], points)
+        for rule_id, was_held, _observed, points in explanation.get("criteria", [])
+        if was_held and points >= 0 and rule_id in rules
+    ]
+    held.sort(key=lambda pair: (not pair[0].hand_raise, REASON_RANK[pair[0].role], -pair[1]))
+    return qualified_by, [rule.label for rule, _points in held]
+
+
 def explain(card: Scorecard, result: Result) -> dict:
     """The explanation in words, criterion by criterion, for reps and the API.
 
@@ -417,7 +452,7 @@ def explain(card: Scorecard, result: Result) -> dict:
     has not happened yet.
     """
     explanation = result.explanation
-    rules = {rule.id: rule for rule in card.rules}
+    rules = card.rules_by_id
     criteria = []
     for rule_id, held, observed, points in explanation.get("criteria", []):
         rule = rules.get(rule_id)
@@ -437,16 +472,7 @@ def explain(card: Scorecard, result: Result) -> dict:
             }
         )
     fired = [rules[i].label for i in explanation.get("triggers", []) if i in rules]
-    qualified_by = [f"At once: {label}" for label in fired]
-    if explanation.get("by_score"):
-        qualified_by.append(f"Score {result.score} reached the threshold of {card.score_threshold}")
-    if explanation.get("by_activation"):
-        qualified_by.append(
-            f"Activation {result.activation}% reached the {Tier(result.tier).label.lower()} threshold "
-            f"of {card.activation_threshold(result.tier)}%"
-        )
-    if explanation.get("by_gates"):
-        qualified_by.append("Every gate holds")
+    qualified_by, reasons = why_qualified(card, result)
     held = [entry for entry in criteria if entry["held"]]
     # Who to contact: whoever did the hand-raise, else whom a person test matched.
     hand_raise_tests = [rules[entry["id"]].test for entry in held if entry["hand_raise"]]
@@ -457,14 +483,6 @@ def explain(card: Scorecard, result: Result) -> dict:
         observed[0]
         for rule_id, was_held, observed, _points in explanation.get("criteria", [])
         if was_held and rule_id in rules and isinstance(observed, list | tuple) and observed
-    ]
-    rank = {Role.TRIGGER: 0, Role.SCORING: 1, Role.GATE: 2}
-    reasons = [
-        entry["label"]
-        for entry in sorted(
-            (entry for entry in held if entry["points"] >= 0),
-            key=lambda entry: (not entry["hand_raise"], rank[entry["role"]], -entry["points"]),
-        )
     ]
     against = [entry["label"] for entry in held if entry["points"] < 0]
     not_yet = [

@@ -29,7 +29,7 @@ from leads.models import Account, LeadStatus, StatusCause
 from leads.routing import assign_new_pqls
 from leads.services import move_accounts
 
-from .engine import AccountFacts, Result, Scorecard, evaluate, explain
+from .engine import AccountFacts, Result, Scorecard, evaluate, why_qualified
 from .facts import RescoreInput, can_stream, gather_facts, stream_facts
 from .models import AccountScore, ScoringRun
 from .scorecards import active_scorecard
@@ -294,7 +294,7 @@ class EvaluatedChunk:
     changed: list[HashedResult]
     qualifying: dict[int, Result]
     dropping: list[int]
-    words: dict[int, dict]
+    words: dict[int, tuple[list[str], list[str]]]  # why_qualified() of each new PQL
     copy: str | None = None  # copy_text() of the changed results, for a bulk write
 
 
@@ -321,7 +321,7 @@ def evaluate_chunk(
         for item in encoded
         if not item.result.qualifies and statuses.get(item.result.account_id) == LeadStatus.PQL
     ]
-    words = {account_id: explain(card, result) for account_id, result in qualifying.items()}
+    words = {account_id: why_qualified(card, result) for account_id, result in qualifying.items()}
     copy = copy_text(changed, definition_id=card.id, computed_at=now) if bulk_write(len(changed)) else None
     return EvaluatedChunk(encoded, changed, qualifying, dropping, words, copy)
 
@@ -354,18 +354,18 @@ def store_chunk(card: Scorecard, evaluated: EvaluatedChunk, *, now: datetime) ->
             cause=StatusCause.SCORING,
             only_if=Q(score__qualifies=True),
             reasons={
-                account_id: "Qualified: " + "; ".join(explained["qualified_by"])
-                for account_id, explained in words.items()
+                account_id: "Qualified: " + "; ".join(qualified_by)
+                for account_id, (qualified_by, _reasons) in words.items()
             },
             details={
                 account_id: {
                     "definition": card.name,
                     "score": qualifying[account_id].score,
                     "activation": qualifying[account_id].activation,
-                    "qualified_by": explained["qualified_by"],
-                    "reasons": explained["reasons"],
+                    "qualified_by": qualified_by,
+                    "reasons": reasons,
                 }
-                for account_id, explained in words.items()
+                for account_id, (qualified_by, reasons) in words.items()
             },
         )
         dropped = move_accounts(

@@ -10,6 +10,7 @@ from scoring.engine import (
     Scorecard,
     evaluate,
     explain,
+    why_qualified,
 )
 from scoring.terms import Operator, Role, Subject, Window
 
@@ -187,3 +188,18 @@ def test_priority_orders_hand_raisers_then_tier_then_score():
     # Scores beyond five million either way keep their tier's place, clamped.
     assert priority(10**9) == priority(4_999_999) < priority(0, "mid")
     assert priority(-(10**9)) == priority(-5_000_000) > priority(0, "small") - 10**7
+
+
+def test_why_it_qualified_is_what_the_explanation_says_first():
+    """A rescore records qualified_by and the reasons for every new PQL
+    without building the words for every criterion: the same lists."""
+    legal = rule(AttributeTest(Subject.ACCOUNT, "industry", Operator.EQ, "legal"), role=Role.GATE, label="Legal")
+    hours = rule(CountTest(HOURS, Operator.GTE, 1), points=10, label="Logs hours", rule_id=2)
+    invites = rule(CountTest(INVITES, Operator.GTE, 1), points=20, label="Invites", rule_id=3)
+    asked = rule(CountTest(Measure(event_name="contact_sales_clicked"), Operator.GTE, 1), role=Role.TRIGGER,
+                 label="Asked for sales", rule_id=4)  # fmt: skip
+    scorecard = card(legal, hours, invites, asked, threshold=25)
+    for counts in ({HOURS: 3, INVITES: 2}, {Measure(event_name="contact_sales_clicked"): 1}, {HOURS: 1}):
+        result = evaluate(scorecard, facts(counts, industry="legal"))
+        words = explain(scorecard, result)
+        assert why_qualified(scorecard, result) == (words["qualified_by"], words["reasons"])
