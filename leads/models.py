@@ -2,6 +2,7 @@
 and the append-only history of each account's lead status."""
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -484,6 +485,21 @@ class DeliveryState(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+def outbox_reference(to, *, on_delete, **options) -> Any:  # a ForeignKey
+    """An outbox message's reference: optional, not indexed on its own, and
+    without a database constraint (see OutboxMessage)."""
+    return models.ForeignKey(
+        to,
+        null=True,
+        blank=True,
+        on_delete=on_delete,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+        **options,
+    )
+
+
 # The kinds a person hears about by email or Slack; the rest are for the
 # CRM (webhooks) only, and their email and Slack states start as skipped.
 FOR_REPS = frozenset({MessageKind.ASSIGNED, MessageKind.REASSIGNED, MessageKind.SLA_DUE_SOON})
@@ -539,43 +555,12 @@ class OutboxMessage(models.Model):
         "empty for a status change, which happens once.",
     )
     # Indexed through (account, kind, created_at) below.
-    account = models.ForeignKey(
-        Account,
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        related_name="+",
-        db_index=False,
-        db_constraint=False,
+    account = outbox_reference(Account, on_delete=models.CASCADE)
+    rep = outbox_reference(
+        SalesRep, on_delete=models.SET_NULL, help_text="The rep the change concerns: the owner after it."
     )
-    rep = models.ForeignKey(
-        SalesRep,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        db_index=False,
-        db_constraint=False,
-        help_text="The rep the change concerns: the owner after it.",
-    )
-    team = models.ForeignKey(
-        Team,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        db_index=False,
-        db_constraint=False,
-    )
-    status_change = models.ForeignKey(
-        StatusChange,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        db_index=False,
-        db_constraint=False,
-    )
+    team = outbox_reference(Team, on_delete=models.SET_NULL)
+    status_change = outbox_reference(StatusChange, on_delete=models.SET_NULL)
     payload = models.JSONField(
         default=dict, blank=True, help_text="What the change was: statuses, reason, previous rep."
     )
