@@ -270,15 +270,14 @@ def _usual_track(
     if type(event) is not str or not 0 < len(event) <= EVENT_NAME_LENGTH:
         return None
     context = raw.get("context")
-    if context is None:
-        group_id = ""
-    elif type(context) is dict:
+    group_id: Any = ""
+    if type(context) is dict:
         group_id = context.get("groupId")
         if group_id is None:
             group_id = ""
         elif type(group_id) is not str or len(group_id) > ID_LENGTH:
             return None
-    else:
+    elif context is not None:
         return None
     integrations = raw.get("integrations")
     if integrations is not None and type(integrations) is not dict:

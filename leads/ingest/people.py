@@ -153,7 +153,8 @@ def find_people_in_postgresql(rows: Sequence[PersonRow]) -> tuple[dict[str, tupl
             f"SELECT external_id, id, account_id, EXTRACT(EPOCH FROM first_seen_at)::float8, "  # noqa: S608
             f"EXTRACT(EPOCH FROM last_seen_at + %s)::float8 FROM {table} "
             "WHERE external_id IN (SELECT jsonb_array_elements_text(%s::jsonb))",
-            [SEEN_PRECISION, json.dumps([row.external_id for row in rows])],
+            # psycopg adapts the timedelta to an interval; the stubs list no timedelta.
+            [SEEN_PRECISION, json.dumps([row.external_id for row in rows])],  # type: ignore[list-item]
         )
         found = cursor.fetchall()
     by_id = {row.external_id: row for row in rows}
