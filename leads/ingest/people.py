@@ -46,10 +46,14 @@ def person_rows(messages: Iterable[Message], *, links: dict[str, int]) -> list[P
         if not user_id:
             continue
         row = rows.get(user_id)
+        at = message.occurred_at
         if row is None:
-            row = rows[user_id] = PersonRow(user_id, message.occurred_at, message.occurred_at)
-        else:
-            row.seen(message.occurred_at)
+            row = rows[user_id] = PersonRow(user_id, at, at)
+        # row.seen(at) written out: a history chunk passes here 50,000 times.
+        elif at < row.first_seen_at:
+            row.first_seen_at = at
+        elif at > row.last_seen_at:
+            row.last_seen_at = at
         if message.call == "identify":
             row.columns.update(message.columns)
             row.traits.update(message.traits)
