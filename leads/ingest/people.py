@@ -46,10 +46,14 @@ def person_rows(messages: Iterable[Message], *, links: dict[str, int]) -> list[P
         if not user_id:
             continue
         row = rows.get(user_id)
+        at = message.occurred_at
         if row is None:
-            row = rows[user_id] = PersonRow(user_id, message.occurred_at, message.occurred_at)
-        else:
-            row.seen(message.occurred_at)
+            row = rows[user_id] = PersonRow(user_id, at, at)
+        # row.seen(at) written out: a history chunk passes here 50,000 times.
+        elif at < row.first_seen_at:
+            row.first_seen_at = at
+        elif at > row.last_seen_at:
+            row.last_seen_at = at
         if message.call == "identify":
             row.columns.update(message.columns)
             row.traits.update(message.traits)
@@ -123,6 +127,8 @@ def find_people(rows: Sequence[PersonRow]) -> tuple[dict[str, tuple[int, int | N
     userIds whose seen times moved."""
     if not rows:
         return {}, set()
+    if connection.vendor == "postgresql":
+        return find_people_in_postgresql(rows)
     table = connection.ops.quote_name(Person._meta.db_table)
     seen, params = seen_table(rows)
     with connection.cursor() as cursor:
@@ -136,6 +142,38 @@ def find_people(rows: Sequence[PersonRow]) -> tuple[dict[str, tuple[int, int | N
         found = cursor.fetchall()
     people = {external_id: (pk, account_id) for external_id, pk, account_id, _ in found}
     return people, {external_id for external_id, _, _, moved in found if moved}
+
+
+def find_people_in_postgresql(rows: Sequence[PersonRow]) -> tuple[dict[str, tuple[int, int | None]], set[str]]:
+    """find_people on PostgreSQL: only the userIds go in (one JSON array),
+    and each person's first seen time and last seen time + SEEN_PRECISION
+    come back as epoch seconds, compared here with the batch's: sending
+    every row's times to compare there cost both sides more. Each side is
+    the float nearest to a time in microseconds, so the comparisons are
+    those of the times themselves."""
+    table = connection.ops.quote_name(Person._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT external_id, id, account_id, EXTRACT(EPOCH FROM first_seen_at)::float8, "  # noqa: S608
+            f"EXTRACT(EPOCH FROM last_seen_at + %s)::float8 FROM {table} "
+            "WHERE external_id IN (SELECT jsonb_array_elements_text(%s::jsonb))",
+            # psycopg adapts the timedelta to an interval; the stubs list no timedelta.
+            [SEEN_PRECISION, json.dumps([row.external_id for row in rows])],  # type: ignore[list-item]
+        )
+        found = cursor.fetchall()
+    by_id = {row.external_id: row for row in rows}
+    people, moved = {}, set()
+    for external_id, pk, account_id, first_seen, stale_after in found:
+        people[external_id] = (pk, account_id)
+        row = by_id[external_id]
+        if (
+            first_seen is None
+            or first_seen > row.first_seen_at.timestamp()
+            or stale_after is None
+            or stale_after < row.last_seen_at.timestamp()
+        ):
+            moved.add(external_id)
+    return people, moved
 
 
 def mark_seen(rows: Sequence[PersonRow]) -> None:

@@ -91,13 +91,20 @@ def ingest_messages(
             anonymous_ids={m.anonymous_id for m, user_id in unlinked if not user_id and m.anonymous_id},
         ))
     new_events, waiting = [], []
+    slug = source.slug
     for message, user_id in events:
         person_id, account_id = people.get(user_id, NOBODY)
-        account_id = event_accounts.get(message.group_id, account_id)
+        if event_accounts:
+            account_id = event_accounts.get(message.group_id, account_id)
         if account_id is None:
             waiting.append(pending_event(message, user_id=user_id, source=source))
         else:
-            new_events.append(new_event(message, account_id=account_id, person_id=person_id, source=source))
+            # Built here rather than by a helper: a history chunk makes 50,000.
+            new_events.append(NewEvent(
+                account_id=account_id, person_id=person_id, name=message.event,
+                occurred_at=message.occurred_at, message_id=message.message_id, source=slug,
+                properties=message.properties,
+            ))
 
     # Events that waited for these people's accounts go first: they are older.
     arrived = set(links) | {user_id for user_id in aliases.values() if people.get(user_id, NOBODY)[1]}
@@ -125,16 +132,4 @@ def ingest_messages(
         pending=kept,
         people=len(people),
         accounts=len(accounts),
-    )
-
-
-def new_event(message: Message, *, account_id: int, person_id: int | None, source: Source) -> NewEvent:
-    return NewEvent(
-        account_id=account_id,
-        person_id=person_id,
-        name=message.event,
-        occurred_at=message.occurred_at,
-        message_id=message.message_id,
-        source=source.slug,
-        properties=message.properties,
     )

@@ -935,6 +935,21 @@ def test_events_move_a_known_persons_seen_times_to_the_quarter_hour(client, sour
     assert seen() == ("27 09:00", "01 13:00")
 
 
+
+def test_seen_times_move_from_a_microsecond_past_the_precision(client, source):
+    send(client, batch(identify(), group()), key=source.write_key)  # seen at 12:00
+
+    def seen():
+        person = Person.objects.get()
+        return person.first_seen_at.isoformat(), person.last_seen_at.isoformat()
+
+    send(client, batch(track(1, timestamp="2025-03-01T12:15:00Z")), key=source.write_key)
+    send(client, batch(track(2, timestamp="2025-03-01T12:00:00Z")), key=source.write_key)
+    assert seen() == ("2025-03-01T12:00:00+00:00", "2025-03-01T12:00:00+00:00")
+    send(client, batch(track(3, timestamp="2025-03-01T12:15:00.000001Z")), key=source.write_key)
+    send(client, batch(track(4, timestamp="2025-03-01T11:59:59.999999Z")), key=source.write_key)
+    assert seen() == ("2025-03-01T11:59:59.999999+00:00", "2025-03-01T12:15:00.000001+00:00")
+
 # --- what could never be stored is a 400, not a 503 resent for ever --------
 
 

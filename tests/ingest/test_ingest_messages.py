@@ -3,9 +3,13 @@ leads.ingest.messages on plain values, no database."""
 
 import json
 from datetime import UTC, datetime
+from unittest.mock import patch
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from leads.ingest import messages
 from leads.ingest.messages import (
     BATCH_MESSAGES,
     MESSAGE_LIMIT,
@@ -330,3 +334,101 @@ def test_identify_does_not_read_context_group_id():
         {"type": "identify", "messageId": "a", "userId": "u", "context": {"groupId": ["ignored"]}}
     )
     assert message.group_id == ""
+
+
+# --- the quick reading of a usual track call agrees with the full one ---------------
+
+def nested(depth: int) -> dict:
+    value: dict = {"a": 1}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+ODD_VALUES = [None, True, False, 0, -1, 2**70, 1.5, "", " ", [], ["x"], {}, {"a": [1]}]
+SOME_IDS = ["u1", "acct_1", "x" * 99, "x" * 100, "x" * 200, "x" * 201, "x" * 255, "x" * 256, "\N{GRINNING FACE}",
+            *ODD_VALUES]
+SOME_TIMES = [
+    "2025-02-01T10:00:00Z", "2025-02-01T10:00:00", "2025-02-01T10:00:00.123+05:30", "2025-03-02T11:59:00Z",
+    "2025-03-02T12:00:01Z", "2000-01-01T00:00:00Z", "1999-12-31T23:59:59Z", "9999-12-31T23:59:59-05:00",
+    "9999-12-31T23:59:59Z", "0001-01-01T00:00:00+14:00", "0001-01-01T00:00:00Z", "2025-02-30T00:00:00Z", "soon",
+    *ODD_VALUES,
+]
+SOME_OBJECTS = [{"plan": "trial", "n": 1}, {"a": [[1]]}, nested(28), nested(29), *ODD_VALUES]
+# Each field of a track call, and values on either side of its rules.
+FIELDS = {
+    "messageId": SOME_IDS, "userId": SOME_IDS, "anonymousId": SOME_IDS, "event": SOME_IDS,
+    "timestamp": SOME_TIMES, "originalTimestamp": SOME_TIMES, "sentAt": SOME_TIMES,
+    "context": [*({"groupId": value} for value in SOME_IDS), *({"library": value} for value in SOME_OBJECTS),
+                *ODD_VALUES],
+    "integrations": SOME_OBJECTS, "properties": SOME_OBJECTS,
+}
+BATCH_SENT_AT = [None, "2025-03-01T10:00:00Z", "1999-01-01T00:00:00Z", 5]
+DROPPED = object()
+
+
+def usual_track(**changes) -> dict:
+    call = {"type": "track", **track(), "timestamp": "2025-02-01T10:00:00Z", "properties": {"plan": "trial"}}
+    for name, value in changes.items():
+        if value is DROPPED:
+            call.pop(name, None)
+        else:
+            call[name] = value
+    return call
+
+
+@st.composite
+def track_calls(draw) -> dict:
+    """A usual track call with some of its fields replaced or dropped."""
+    changes = {}
+    for name, values in FIELDS.items():
+        change = draw(st.sampled_from(["keep"] * 4 + ["drop", "replace"]))
+        if change != "keep":
+            changes[name] = DROPPED if change == "drop" else draw(st.sampled_from(values))
+    return usual_track(**changes)
+
+
+def read_both_ways(read) -> tuple:
+    """What `read` gives (messages, or the problems' words) with the quick
+    reading, and with every call read field by field."""
+    def outcome():
+        try:
+            return read()
+        except InvalidPayload as invalid:
+            return [str(problem) for problem in invalid.problems]
+
+    quick = outcome()
+    with patch.object(messages, "_usual_track", lambda *args, **kwargs: None):
+        return quick, outcome()
+
+
+def assert_read_alike(call: dict, *, sent_at, correct_clocks: bool) -> None:
+    body = {"batch": [call]} if sent_at is None else {"batch": [call], "sentAt": sent_at}
+    quick, full = read_both_ways(
+        lambda: parse_batch(body, received_at=RECEIVED, body_size=100, correct_clocks=correct_clocks)
+    )
+    assert quick == full, call
+    quick, full = read_both_ways(lambda: parse_call(call, call="track", received_at=RECEIVED))
+    assert quick == full, call
+
+
+@pytest.mark.parametrize("name", sorted(FIELDS))
+def test_a_track_call_read_quickly_is_read_as_field_by_field(name):
+    """One field changed at a time, with every batch sentAt and clock rule."""
+    for value in [*FIELDS[name], DROPPED]:
+        for sent_at in BATCH_SENT_AT:
+            for correct_clocks in (True, False):
+                assert_read_alike(usual_track(**{name: value}), sent_at=sent_at, correct_clocks=correct_clocks)
+
+
+@settings(max_examples=500, derandomize=True, deadline=None)
+@given(call=track_calls(), sent_at=st.sampled_from(BATCH_SENT_AT), correct_clocks=st.booleans())
+def test_a_track_call_read_quickly_is_read_as_field_by_field_whatever_fields_change(call, sent_at, correct_clocks):
+    assert_read_alike(call, sent_at=sent_at, correct_clocks=correct_clocks)
+
+
+def test_the_quick_reading_takes_a_usual_track_call():
+    call = track(timestamp="2025-02-01T10:00:00Z", context={"groupId": "acct_1"}, properties={"plan": "trial"})
+    quick = messages._usual_track(call, sent_at=None, received_at=RECEIVED, correct_clocks=True)
+    assert quick is not None
+    assert quick == parse_call(call, call="track", received_at=RECEIVED)

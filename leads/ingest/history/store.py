@@ -75,7 +75,9 @@ def copy_events(events: Sequence[NewEvent]) -> RecordedEvents:
     event time moves forward, in one UPDATE.
     """
     stored = already_stored(events)
-    fresh = [event for event in events if (event.message_id, event.source) not in stored]
+    fresh = list(events)
+    if stored:
+        fresh = [event for event in events if (event.message_id, event.source) not in stored]
     # By account (in file order within one): each account's pages of the
     # account indexes are then written once a chunk, not once an event.
     fresh.sort(key=ACCOUNT_OF)
@@ -138,12 +140,6 @@ def properties_json(properties: dict) -> str:
         return EVENT_PROPERTIES_JSON.encode(properties)
 
 
-def row_values(name: str, properties: dict, occurred_at: datetime, message_id: str) -> str:
-    """The start of an event's COPY line: its name, properties, time and message id."""
-    return (f"{copy_value(name)}\t{copy_value(properties_json(properties))}\t"
-            f"{occurred_at.isoformat()}\t{copy_value(message_id)}")
-
-
 def copy_lines(events: Sequence[NewEvent], *, received_at: datetime) -> list[str]:
     """The COPY text lines of `events` (in COPY_COLUMNS order), written here:
     psycopg's write_row and the standard JSON encoder cost several times more."""
@@ -151,12 +147,14 @@ def copy_lines(events: Sequence[NewEvent], *, received_at: datetime) -> list[str
     ends: dict[str, str] = {}
     lines = []
     for event in events:
-        start = row_values(event.name, event.properties, event.occurred_at, event.message_id)
         end = ends.get(event.source)
         if end is None:
             end = ends[event.source] = f"{stored_at}\t{copy_value(event.source)}\n"
         person = "\\N" if event.person_id is None else event.person_id
-        lines.append(f"{start}\t{event.account_id}\t{person}\t{end}")
+        lines.append(
+            f"{copy_value(event.name)}\t{copy_value(properties_json(event.properties))}\t"
+            f"{event.occurred_at.isoformat()}\t{copy_value(event.message_id)}\t{event.account_id}\t{person}\t{end}"
+        )
     return lines
 
 

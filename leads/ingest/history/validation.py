@@ -10,8 +10,6 @@ import re
 from datetime import datetime
 from typing import Any
 
-import orjson
-
 from ..messages import (
     CALLS,
     MESSAGE_LIMIT,
@@ -28,7 +26,8 @@ DERIVED_ID_PREFIX = "row-"
 # Delivery times say when a copy was sent, not what happened: the same event
 # exported twice with different ones is still the same event.
 DELIVERY_FIELDS = ("messageId", "sentAt", "receivedAt", "writeKey")
-TIME_FIELDS = ("timestamp", "originalTimestamp")
+# timestamp and originalTimestamp: absent, null or "" says nothing of when.
+NO_TIME = (None, "")
 
 
 def derived_message_id(raw: dict) -> str:
@@ -50,7 +49,8 @@ def parse_line(line: bytes) -> Any:
                 code="too_large",
             )
     try:
-        parsed = load_json(line)
+        # The live parser: orjson, with the same refusals (NUL) and the same words.
+        parsed = parse_json(line)
     except Refusal as refusal:
         raise InvalidPayload([Problem(None, "row", refusal.message.removeprefix("body: "))]) from None
     except RecursionError:
@@ -58,23 +58,6 @@ def parse_line(line: bytes) -> Any:
     if b"\\u" in line and SURROGATE_ESCAPE.search(line) and not encodable(parsed):
         raise InvalidPayload([Problem(None, "row", "strings must not contain lone surrogates (\\ud800-\\udfff)")])
     return parsed
-
-
-# Lines orjson would read otherwise than the live parser: a NUL escape (which
-# the live parser refuses), an integer of 19 digits or more (past 64 bits orjson makes it a float).
-LONG_INTEGER = re.compile(rb"\d{19}")
-
-
-def load_json(line: bytes):
-    """The line as parse_json reads a body, through orjson where both read it
-    alike (several times faster); parse_json itself, for its own words, when
-    orjson refuses the line or might read it otherwise."""
-    if b"\\u0000" in line or LONG_INTEGER.search(line):
-        return parse_json(line)
-    try:
-        return orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return parse_json(line)
 
 
 # A \ud800-\udfff escape: a pair (an emoji) is fine, a lone one cannot be stored.
@@ -102,7 +85,7 @@ def historical_message(raw: Any, *, received_at: datetime) -> Message:
     if call not in CALLS:
         raise InvalidPayload([Problem(None, "type", f"must be one of {', '.join(CALLS)}")])
     problems = []
-    if all(raw.get(name) in (None, "") for name in TIME_FIELDS):
+    if raw.get("timestamp") in NO_TIME and raw.get("originalTimestamp") in NO_TIME:
         problems.append(Problem(None, "timestamp", "required: the time it happened"))
     if raw.get("messageId") in (None, ""):
         raw = {**raw, "messageId": derived_message_id(raw)}
