@@ -61,6 +61,12 @@ def too_deep(value: Any, levels: int) -> bool:
     """Whether objects and arrays nest deeper than `levels`, one level at a
     time (ingest runs it on every message's properties: usually one flat
     object, one comprehension)."""
+    if type(value) is dict and levels >= 1:
+        for item in value.values():
+            if type(item) is dict or type(item) is list:
+                break
+        else:
+            return False  # a flat object: the usual properties, at a fraction of the cost
     level = [value] if type(value) is dict or type(value) is list else []
     for _ in range(levels):
         if not level:
