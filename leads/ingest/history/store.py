@@ -81,12 +81,13 @@ def copy_events(events: Sequence[NewEvent]) -> RecordedEvents:
     # By account (in file order within one): each account's pages of the
     # account indexes are then written once a chunk, not once an event.
     fresh.sort(key=ACCOUNT_OF)
-    lines = copy_lines(fresh, received_at=timezone.now())
+    received_at = timezone.now()
     try:
         with transaction.atomic():
-            copy_text(lines, table=Event._meta.db_table)
+            # Streamed: the database stores each batch while the next is written.
+            copy_text(each_copy_line(fresh, received_at=received_at), table=Event._meta.db_table)
     except IntegrityError:
-        fresh = insert_through_staging(fresh, lines)
+        fresh = insert_through_staging(fresh, copy_lines(fresh, received_at=received_at))
     latest: dict[int, datetime] = {}
     for event in fresh:
         account_id = event.account_id
@@ -140,41 +141,51 @@ def properties_json(properties: dict) -> str:
         return EVENT_PROPERTIES_JSON.encode(properties)
 
 
-def copy_lines(events: Sequence[NewEvent], *, received_at: datetime) -> list[str]:
+def each_copy_line(events: Iterable[NewEvent], *, received_at: datetime) -> Iterator[str]:
     """The COPY text lines of `events` (in COPY_COLUMNS order), written here:
     psycopg's write_row and the standard JSON encoder cost several times more."""
     stored_at = received_at.isoformat()
     ends: dict[str, str] = {}
-    lines = []
     for event in events:
         end = ends.get(event.source)
         if end is None:
             end = ends[event.source] = f"{stored_at}\t{copy_value(event.source)}\n"
         person = "\\N" if event.person_id is None else event.person_id
-        lines.append(
+        yield (
             f"{copy_value(event.name)}\t{copy_value(properties_json(event.properties))}\t"
             f"{event.occurred_at.isoformat()}\t{copy_value(event.message_id)}\t{event.account_id}\t{person}\t{end}"
         )
-    return lines
+
+
+def copy_lines(events: Sequence[NewEvent], *, received_at: datetime) -> list[str]:
+    return list(each_copy_line(events, received_at=received_at))
 
 
 def quote(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
-# Lines sent to COPY per write.
-COPY_BATCH = 10_000
+# Lines sent to COPY per write: small enough that the database stores one
+# batch while the next is written.
+COPY_BATCH = 2_000
 
 
-def copy_text(lines: Sequence[str], *, table: str) -> None:
-    """COPY lines of text through psycopg's own cursor, its errors turned into Django's."""
+def copy_text(lines: Iterable[str], *, table: str) -> None:
+    """COPY lines of text through psycopg's own cursor, a batch at a time as
+    they come, its errors turned into Django's."""
     with (
         connection.wrap_database_errors,
         connection.cursor() as cursor,
         cursor.cursor.copy(f"COPY {quote(table)} ({COPY_COLUMNS}) FROM STDIN") as copy,
     ):
-        for start in range(0, len(lines), COPY_BATCH):
-            copy.write("".join(lines[start : start + COPY_BATCH]))
+        batch: list[str] = []
+        for line in lines:
+            batch.append(line)
+            if len(batch) == COPY_BATCH:
+                copy.write("".join(batch))
+                batch.clear()
+        if batch:
+            copy.write("".join(batch))
 
 
 def insert_through_staging(events: Sequence[NewEvent], lines: Sequence[str]) -> list[NewEvent]:
