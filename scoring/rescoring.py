@@ -347,11 +347,11 @@ def store_chunk(card: Scorecard, evaluated: EvaluatedChunk, *, now: datetime) ->
             evaluated.changed, definition_id=card.id, computed_at=now, copy=evaluated.copy
         )
         clock.lap("results")
-        moved = move_accounts(
-            account_ids=qualifying,
+        moved = move_as_stored(
+            qualifying,
+            applied,
             from_status=LeadStatus.SIGNED_UP,
             to_status=LeadStatus.PQL,
-            cause=StatusCause.SCORING,
             only_if=Q(score__qualifies=True),
             reasons={
                 account_id: "Qualified: " + "; ".join(qualified_by)
@@ -368,11 +368,11 @@ def store_chunk(card: Scorecard, evaluated: EvaluatedChunk, *, now: datetime) ->
                 for account_id, (qualified_by, reasons) in words.items()
             },
         )
-        dropped = move_accounts(
-            account_ids=dropping,
+        dropped = move_as_stored(
+            dropping,
+            applied,
             from_status=LeadStatus.PQL,
             to_status=LeadStatus.SIGNED_UP,
-            cause=StatusCause.SCORING,
             only_if=Q(score__qualifies=False),
             reasons=dict.fromkeys(dropping, f"No longer qualifies under {card.name}."),
         )
@@ -391,6 +391,22 @@ def store_chunk(card: Scorecard, evaluated: EvaluatedChunk, *, now: datetime) ->
         changed=len(applied),
         statuses_changed=len(moved) + len(dropped) + len(assigned),
     )
+
+
+def move_as_stored(account_ids: Iterable[int], applied: set[int], *, only_if: Q, **move) -> list[int]:
+    """Move the accounts whose stored result says so (`only_if`). Those whose
+    result this transaction just stored (`applied`: their rows are ours
+    until it commits) move without asking the results table again; the
+    others, whose stored result may be another writer's, are checked at
+    lock time."""
+    ours: list[int] = []
+    others: list[int] = []
+    for account_id in account_ids:
+        (ours if account_id in applied else others).append(account_id)
+    moved = move_accounts(account_ids=ours, cause=StatusCause.SCORING, **move) if ours else []
+    if others:  # a call costs a savepoint even for nothing
+        moved += move_accounts(account_ids=others, cause=StatusCause.SCORING, only_if=only_if, **move)
+    return moved
 
 
 def apply_chunk(

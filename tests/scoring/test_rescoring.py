@@ -172,10 +172,10 @@ def test_rescoring_one_account_takes_a_constant_number_of_queries(
     # PostgreSQL keys the definition (before and after reading it, three
     # queries) and then reads its key alone; SQLite reads it every time.
     keyed = connection.vendor == "postgresql"
-    with django_assert_num_queries(15 if keyed else 13):
+    with django_assert_num_queries(11 if keyed else 9):
         rescore_accounts([busiest.pk])
     # No result changed since: nothing to write either.
-    with django_assert_num_queries(10 if keyed else 12):
+    with django_assert_num_queries(6 if keyed else 8):
         rescore_accounts([busiest.pk])
 
 
