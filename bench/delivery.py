@@ -15,8 +15,8 @@ local webhook receiver that verifies every signature (standardwebhooks).
 3. Outbox overhead: with the workers stopped, the same full rescore that
    qualifies the burst accounts, in this process, with the outbox writes
    and without them (the status writer's notices dropped and every other
-   announcement made a no-op), best of --repeat each, taken
-   in alternating order.
+   announcement made a no-op), best of --repeat (5) each, taken in
+   alternating order, each right after a checkpoint.
 
 It creates a fresh database (<name>_delivery_bench), migrates it and drops
 it at the end (--keep keeps it). Jobs go to the Redis database of REDIS_URL
@@ -206,6 +206,9 @@ def reset_burst(account_ids: list[int]) -> None:
     with connection.cursor() as cursor:
         for table in ("leads_outboxmessage", "leads_statuschange", "scoring_accountscore", "leads_account"):
             cursor.execute(f"VACUUM ANALYZE {table}")
+        # Each rescore starts right after a checkpoint: none falls inside one
+        # run and not another, and each writes its pages' first images alike.
+        cursor.execute("CHECKPOINT")
 
 
 def timed_rescore(*, with_outbox: bool) -> float:
@@ -301,7 +304,7 @@ def main():
     parser.add_argument("--webhook-workers", type=int, default=2, help="workers on the webhooks queue")
     parser.add_argument("--pause", type=float, default=0.2, help="seconds between hand-raises")
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for the burst")
-    parser.add_argument("--repeat", type=int, default=3, help="rescores with and without the outbox")
+    parser.add_argument("--repeat", type=int, default=5, help="rescores with and without the outbox")
     parser.add_argument("--redis-db", type=int, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     args = parser.parse_args()

@@ -117,12 +117,13 @@ def record_transitions(
 # what thousands of them (or model instances) cost the driver and the ORM.
 # The UPDATE, the history's INSERT and the messages' are one statement; all
 # of it reads the accounts as they were before it (one snapshot), which is
-# the version a keyed notice is deduplicated on. History ids come from a
-# sequence in the order the rows are inserted, so numbered in id order they
-# line up with the transitions.
+# the version a keyed notice is deduplicated on. The history rows' ids are
+# drawn from their sequence first, in the order given, so that the messages
+# name them without waiting for the INSERT's RETURNING.
 RECORD_TRANSITIONS_SQL = """
 WITH incoming AS (
-    SELECT (e ->> 0)::bigint AS account_id, e ->> 1 AS from_status, e ->> 2 AS to_status,
+    SELECT nextval((SELECT pg_get_serial_sequence('{change}', 'id'))::regclass) AS id,
+           (e ->> 0)::bigint AS account_id, e ->> 1 AS from_status, e ->> 2 AS to_status,
            e ->> 3 AS reason, e -> 4 AS details, (e ->> 5)::bigint AS owner_id,
            coalesce((e ->> 6)::timestamptz, %(now)s) AS changed_at, e ->> 7 AS kind,
            (e ->> 8)::bigint AS rep_id, (e ->> 9)::bigint AS team_id, nullif(e -> 10, 'null') AS extra,
@@ -133,27 +134,24 @@ WITH incoming AS (
     FROM incoming
     WHERE account.id = incoming.account_id AND incoming.from_status <> incoming.to_status
 ), changes AS (
-    INSERT INTO {change} (account_id, from_status, to_status, changed_at, cause, changed_by_id,
+    INSERT INTO {change} (id, account_id, from_status, to_status, changed_at, cause, changed_by_id,
                           reason, details, owner_id)
-    SELECT account_id, from_status, to_status, changed_at, %(cause)s, %(changed_by)s, reason, details, owner_id
-    FROM incoming ORDER BY position
-    RETURNING id
-), numbered AS (
-    SELECT id, row_number() OVER (ORDER BY id) AS position FROM changes
+    SELECT id, account_id, from_status, to_status, changed_at, %(cause)s, %(changed_by)s, reason, details, owner_id
+    FROM incoming
 ), announced AS (
     {notices}
 )
-SELECT id FROM numbered ORDER BY id
+SELECT id FROM incoming ORDER BY position
 """
 
 NOTICES_OF_TRANSITIONS = """
 SELECT incoming.kind, incoming.account_id, incoming.rep_id, incoming.team_id,
-       numbered.id AS status_change_id, coalesce(incoming.extra, '{{}}') AS payload,
+       incoming.id AS status_change_id, coalesce(incoming.extra, '{{}}') AS payload,
        incoming.keyed,
        CASE WHEN incoming.keyed THEN
            (SELECT account.updated_at FROM {account} AS account WHERE account.id = incoming.account_id)
        END AS version
-FROM incoming JOIN numbered USING (position)
+FROM incoming
 WHERE incoming.kind IS NOT NULL
 """
 
