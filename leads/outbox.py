@@ -80,15 +80,11 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def version_key(version: datetime | str | None) -> str:
-    """A dedupe key's version part: a time as microseconds since the epoch,
-    which PostgreSQL computes exactly alike (see VERSION_SQL)."""
+    """A dedupe key's version part: a time as microseconds since the epoch
+    (exact, and the same whatever its time zone)."""
     if isinstance(version, datetime):
         return str((version - EPOCH) // timedelta(microseconds=1))
     return version or "-"
-
-
-# version_key() of a timestamptz column, in SQL.
-VERSION_SQL = "(extract(epoch FROM {column}) * 1000000)::bigint::text"
 
 
 @dataclass(frozen=True)
