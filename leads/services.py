@@ -67,9 +67,9 @@ def record_transitions(
     Returns the rows, in the order given."""
     if not transitions:
         return []
-    if any(t.notice for t in transitions):
-        transaction.on_commit(wake_channels, robust=True)
     if connection.vendor == "postgresql":
+        if any(t.notice for t in transitions):
+            transaction.on_commit(wake_channels, robust=True)  # elsewhere announce() wakes them
         return record_transitions_in_one_statement(
             transitions, cause=cause, changed_by=changed_by, now=now
         )
@@ -526,14 +526,14 @@ def announce_unchanged(
     """The same news about accounts that stay in `status` (no history row):
     one message each, not again while an account stays as it was, in one
     statement."""
-    transaction.on_commit(wake_channels, robust=True)
     payload = {"from_status": status.value, "to_status": status.value, "reason": reason, **notice.extra}
-    if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql":  # announce() wakes the channels
         versions = Account.objects.filter(pk__in=account_ids).values_list("pk", "updated_at")
         announce(
             notice_announcements((notice, pk, None, version, payload) for pk, version in versions), now=now
         )
         return
+    transaction.on_commit(wake_channels, robust=True)
     account = connection.ops.quote_name(Account._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
