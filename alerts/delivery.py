@@ -35,6 +35,7 @@ from leads.models import (
     SalesRep,
     Team,
 )
+from leads.outbox import unfold_batches
 from scoring.selectors import explained_scores
 
 from .compose import AlertFacts, Contact, compose
@@ -71,7 +72,9 @@ class SlackRefused(RuntimeError):
 
 
 def deliver_pending(*, now: datetime | None = None, limit: int = 2000) -> Delivered:
-    """Deliver pending email and Slack messages, oldest first, up to `limit`."""
+    """Deliver pending email and Slack messages, oldest first, up to `limit`
+    (the outbox's batches unfolded first)."""
+    unfold_batches()
     total = Delivered()
     while total.claimed < limit:
         with transaction.atomic():

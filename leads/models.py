@@ -631,6 +631,29 @@ class OutboxMessage(models.Model):
         return f"msg_{self.message_id.hex}" if self.message_id else ""
 
 
+class OutboxBatch(models.Model):
+    """Many messages written as one row: a rescore that qualifies or leaves
+    unassigned thousands of accounts appends one of these, in its own
+    transaction, where it would append a message for each. The first
+    delivery pass after commit unfolds it into those messages
+    (leads.outbox.unfold_batches) and deletes it, so the rescore pays for
+    one row and delivery for the rest."""
+
+    # JSON text, not jsonb: PostgreSQL writes thousands of notices as text in
+    # a third of the time it takes to build them as jsonb.
+    notices = models.TextField(
+        help_text="A JSON list: [kind, account, rep, team, status change, payload, keyed, version] "
+        "for each message."
+    )
+    created_at = models.DateTimeField(default=timezone.now, help_text="Each message's time: the change's.")
+
+    class Meta:
+        verbose_name_plural = "outbox batches"
+
+    def __str__(self):
+        return f"Outbox batch {self.pk} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
 class ImportedChunk(models.Model):
     """A chunk of a history file that was stored whole, in one transaction,
     with what it counted: an import run again skips it and still reports it,

@@ -16,15 +16,17 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 from django.db import connection, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, F, Max, Q, Value, When
 from django.utils import timezone
 
 from .models import (
     FOR_PEOPLE,
+    FOR_PEOPLE_CONDITION,
     Account,
     DeliveryState,
     LeadStatus,
     MessageKind,
+    OutboxBatch,
     OutboxMessage,
     SalesRep,
     away_at,
@@ -43,6 +45,12 @@ STATUS_KINDS = {
 }
 
 WRITE_BATCH = 1000
+# The same news about at least this many accounts is written as one
+# OutboxBatch row (PostgreSQL) and unfolded into its messages by the first
+# delivery pass: a rescore pays for one row instead of thousands.
+BATCH_FROM = 100
+# Batches one delivery pass unfolds (each holds at most a rescore chunk).
+UNFOLD_LIMIT = 20
 
 # What orjson refuses (an integer beyond 64 bits, say), the standard encoder writes.
 STANDARD_JSON = json.JSONEncoder(separators=(",", ":"), check_circular=False)
@@ -249,6 +257,134 @@ def insert_as_models(items: list[Announcement], *, now: datetime) -> None:
         ],
         ignore_conflicts=True,
     )
+
+
+SAME_NEWS_SQL = """
+SELECT %(kind)s::text AS kind, account.id AS account_id, %(rep_id)s::bigint AS rep_id,
+       %(team_id)s::bigint AS team_id, NULL::bigint AS status_change_id, %(payload)s::jsonb AS payload,
+       true AS keyed, account.updated_at AS version
+FROM {account} AS account WHERE account.id = ANY(%(account_ids)s::bigint[])
+"""
+
+
+def batch_sql(source: str) -> str:
+    """The INSERT that writes the rows of `source` (notices_sql's columns)
+    as one OutboxBatch row, for delivery to unfold into messages: a rescore
+    announcing thousands of changes writes one row. Takes %(now)s."""
+    batch = connection.ops.quote_name(OutboxBatch._meta.db_table)
+    return (
+        f"INSERT INTO {batch} (notices, created_at) "  # noqa: S608
+        "SELECT json_agg(json_build_array(n.kind, n.account_id, n.rep_id, n.team_id, n.status_change_id, "
+        "n.payload, n.keyed, n.version))::text, %(now)s "
+        f"FROM ({source}) AS n HAVING count(*) > 0"
+    )
+
+
+def notices_writer(count: int) -> Callable[[str], str]:
+    """How `count` notices are written: as messages (notices_sql), or from
+    BATCH_FROM on as one batch (batch_sql)."""
+    return batch_sql if count >= BATCH_FROM else notices_sql
+
+
+def announce_same_news(account_ids: list[int], notice: Notice, *, payload: dict, now: datetime) -> None:
+    """The same keyed news about accounts that stay as they are (no history
+    row): one message each, not again while an account stays as it was
+    (its updated_at is the version); on PostgreSQL in one statement. Wakes
+    the channels once the transaction commits."""
+    if not notice.keyed:
+        raise ValueError("Only news kept from repeating is announced by version.")
+    if connection.vendor != "postgresql":  # announce() wakes the channels
+        versions = Account.objects.filter(pk__in=account_ids).values_list("pk", "updated_at")
+        announce(
+            notice_announcements((notice, pk, None, version, payload) for pk, version in versions), now=now
+        )
+        return
+    transaction.on_commit(wake_channels, robust=True)
+    write = notices_writer(len(account_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            write(SAME_NEWS_SQL.format(account=connection.ops.quote_name(Account._meta.db_table))),
+            {
+                **notice_parameters(now),
+                "kind": str(notice.kind),
+                "rep_id": notice.rep_id,
+                "team_id": notice.team_id,
+                "payload": json_text(payload),
+                "account_ids": list(account_ids),
+            },
+        )
+
+
+UNFOLD_SOURCE = """
+SELECT e ->> 0 AS kind, account.id AS account_id, (e ->> 2)::bigint AS rep_id, (e ->> 3)::bigint AS team_id,
+       (e ->> 4)::bigint AS status_change_id, e -> 5 AS payload, false AS keyed, NULL::timestamptz AS version
+FROM {batch} AS batch CROSS JOIN LATERAL jsonb_array_elements(batch.notices::jsonb) WITH ORDINALITY AS t(e, position)
+JOIN {account} AS account ON account.id = (e ->> 1)::bigint
+WHERE batch.id = %(batch_id)s AND t.position <> ALL(%(told)s::bigint[])
+ORDER BY t.position
+"""
+
+
+def unfold_batches(*, limit: int = UNFOLD_LIMIT) -> int:
+    """Write the waiting batches' messages, oldest batch first, and delete
+    the batches: every channel calls this before it reads the outbox. Up to
+    `limit` batches a transaction, until none waits. A second caller waits
+    on the batches' row locks and then finds them gone, so each batch is
+    unfolded once. The messages take the batch's time; an account deleted
+    meanwhile is left out. Returns how many messages were written."""
+    if connection.vendor != "postgresql":
+        return 0  # only PostgreSQL's writers batch
+    written, unfolded = 0, limit
+    while unfolded == limit:
+        with transaction.atomic():
+            batches = list(OutboxBatch.objects.select_for_update().order_by("pk")[:limit])
+            written += sum(unfold(batch) for batch in batches)
+            OutboxBatch.objects.filter(pk__any=[batch.pk for batch in batches]).delete()
+        unfolded = len(batches)
+    return written
+
+
+def unfold(batch: OutboxBatch) -> int:
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            notices_sql(UNFOLD_SOURCE.format(batch=quote(OutboxBatch._meta.db_table), account=quote(Account._meta.db_table))),
+            {
+                **notice_parameters(batch.created_at),
+                "batch_id": batch.pk,
+                "told": told_already(orjson.loads(batch.notices)),  # the insert's own check is off (keyed false)
+            },
+        )
+        return cursor.rowcount
+
+
+def told_already(notices: list[list]) -> list[int]:
+    """The positions (from 1) of a batch's keyed notices whose account was
+    told the same news since the notice's version. Read in one query per
+    kind over the accounts' ids, before the insert: a check correlated with
+    each inserted row could rescan the table being filled for every row
+    while its statistics still say it is empty."""
+    keyed: dict[str, list[tuple[int, int, datetime]]] = {}
+    for position, (kind, account_id, _, _, _, _, is_keyed, version) in enumerate(notices, start=1):
+        if is_keyed and version is not None:
+            keyed.setdefault(kind, []).append((position, account_id, datetime.fromisoformat(version)))
+    told = []
+    for kind, items in keyed.items():
+        last = dict(
+            OutboxMessage.objects.filter(
+                FOR_PEOPLE_CONDITION, kind=kind, account__any=[account_id for _, account_id, _ in items]
+            )
+            .values("account_id")
+            .annotate(last=Max("created_at"))
+            .values_list("account_id", "last")
+            .order_by()
+        )
+        told += [position for position, account_id, version in items if last.get(account_id, EPOCH) >= version]
+    return told
+
+
+def has_batches() -> bool:
+    return OutboxBatch.objects.exists()
 
 
 def status_notice(*, from_status: str, to_status: str, rep_id: int | None) -> Notice | None:

@@ -30,10 +30,11 @@ from .models import (
 from .outbox import (
     Notice,
     announce,
+    announce_same_news,
     json_text,
     notice_announcements,
     notice_parameters,
-    notices_sql,
+    notices_writer,
     status_notice,
     wake_channels,
 )
@@ -192,7 +193,9 @@ def record_transitions_in_one_statement(
             RECORD_TRANSITIONS_SQL.format(
                 account=account,
                 change=quote(StatusChange._meta.db_table),
-                notices=notices_sql(NOTICES_OF_TRANSITIONS.format(account=account)),
+                notices=notices_writer(sum(1 for t in transitions if t.notice))(
+                    NOTICES_OF_TRANSITIONS.format(account=account)
+                ),
             ),
             {
                 **notice_parameters(now),
@@ -512,41 +515,13 @@ def left_unassigned_notice(assignment: Assignment) -> Notice:
     )
 
 
-UNCHANGED_NOTICES = """
-SELECT %(kind)s AS kind, account.id AS account_id, %(rep_id)s::bigint AS rep_id,
-       %(team_id)s::bigint AS team_id, NULL::bigint AS status_change_id, %(payload)s::jsonb AS payload,
-       true AS keyed, account.updated_at AS version
-FROM {account} AS account WHERE account.id = ANY(%(account_ids)s::bigint[])
-"""
-
-
 def announce_unchanged(
     account_ids: list[int], notice: Notice, *, status: LeadStatus, reason: str, now: datetime
 ) -> None:
     """The same news about accounts that stay in `status` (no history row):
-    one message each, not again while an account stays as it was, in one
-    statement."""
+    one message each, not again while an account stays as it was."""
     payload = {"from_status": status.value, "to_status": status.value, "reason": reason, **notice.extra}
-    if connection.vendor != "postgresql":  # announce() wakes the channels
-        versions = Account.objects.filter(pk__in=account_ids).values_list("pk", "updated_at")
-        announce(
-            notice_announcements((notice, pk, None, version, payload) for pk, version in versions), now=now
-        )
-        return
-    transaction.on_commit(wake_channels, robust=True)
-    account = connection.ops.quote_name(Account._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            notices_sql(UNCHANGED_NOTICES.format(account=account)),
-            {
-                **notice_parameters(now),
-                "kind": str(notice.kind),
-                "rep_id": notice.rep_id,
-                "team_id": notice.team_id,
-                "payload": json_text(payload),
-                "account_ids": list(account_ids),
-            },
-        )
+    announce_same_news(account_ids, notice, payload=payload, now=now)
 
 
 # An account's own data as the admin and the API edit it. Scoring reads all

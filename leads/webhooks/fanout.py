@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from leads.models import DeliveryState, MessageKind, OutboxMessage, SalesRep
+from leads.outbox import has_batches
 
 from .delivery import fan_out
 from .events import EVENT_TYPE_NAMES, event_type_for
@@ -101,4 +102,5 @@ def fan_out_pending(*, limit: int = CLAIM_BATCH) -> FannedOut:
 
 
 def has_pending() -> bool:
-    return OutboxMessage.objects.filter(webhook_state=DeliveryState.PENDING).exists()
+    """Messages to fan out, or batches to unfold into some."""
+    return OutboxMessage.objects.filter(webhook_state=DeliveryState.PENDING).exists() or has_batches()

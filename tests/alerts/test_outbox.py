@@ -2,6 +2,7 @@
 own transaction; a rolled-back change announces nothing; two workers making
 the same change announce it once."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from leads.models import (
     DeliveryState,
     LeadStatus,
     MessageKind,
+    OutboxBatch,
     OutboxMessage,
     StatusChange,
 )
@@ -216,3 +218,109 @@ def test_two_workers_qualifying_the_same_account_announce_it_once(
     run_concurrently(lambda: rescore_accounts([account.pk]), times=4)
 
     assert sorted(kinds(account)) == ["assigned", "qualified"]
+
+
+def new_pqls_with_no_routing_rules(count: int, make_event) -> list[Account]:
+    accounts = [Account.objects.create(name=f"Co {i}", external_id=f"co-{i}") for i in range(count)]
+    for account in accounts:
+        for _ in range(10):
+            make_event("login", target=account)
+    rescore_accounts([account.pk for account in accounts])
+    return accounts
+
+
+@pytest.mark.postgres
+def test_a_rescore_announcing_many_changes_writes_them_as_batches_delivery_unfolds(
+    ten_logins, make_event, monkeypatch
+):
+    monkeypatch.setattr(outbox, "BATCH_FROM", 3)
+    accounts = new_pqls_with_no_routing_rules(3, make_event)
+    # One row for the three qualified (the CRM's news), one for the three
+    # left unassigned (the managers'), in the rescore's transaction.
+    batches = list(OutboxBatch.objects.order_by("pk"))
+    assert [len(json.loads(batch.notices)) for batch in batches] == [3, 3]
+    assert not OutboxMessage.objects.exists()
+
+    assert outbox.unfold_batches(limit=1) == 6  # a batch a transaction, until none waits
+
+    assert not OutboxBatch.objects.exists()
+    for account in accounts:
+        qualified, unassigned = OutboxMessage.objects.filter(account=account).order_by("pk")
+        assert (qualified.kind, qualified.status_change.to_status) == (MessageKind.QUALIFIED, LeadStatus.PQL)
+        assert (qualified.email_state, qualified.webhook_state) == (DeliveryState.SKIPPED, DeliveryState.PENDING)
+        assert qualified.created_at == batches[0].created_at
+        assert unassigned.kind == MessageKind.UNASSIGNED and unassigned.status_change is None
+        assert unassigned.payload == {
+            "from_status": "pql", "to_status": "pql", "reason": "No routing rules are set up",
+            "unassigned": "no_rules",
+        }  # fmt: skip
+        assert (unassigned.email_state, unassigned.slack_state) == (DeliveryState.PENDING, DeliveryState.PENDING)
+
+
+@pytest.mark.postgres
+def test_a_batch_tells_only_the_accounts_that_changed_since_they_were_told(ten_logins, make_event, monkeypatch):
+    monkeypatch.setattr(outbox, "BATCH_FROM", 3)
+    accounts = new_pqls_with_no_routing_rules(3, make_event)
+    ids = [account.pk for account in accounts]
+    outbox.unfold_batches()
+
+    assign_new_pqls(ids)  # routed again, nothing changed
+    assert OutboxBatch.objects.count() == 1
+    assert outbox.unfold_batches() == 0
+
+    Account.objects.filter(pk=ids[1]).update(country="FR", updated_at=timezone.now())
+    assign_new_pqls(ids)
+    Account.objects.filter(pk=ids[2]).delete()  # gone before the batch was unfolded
+    assert outbox.unfold_batches() == 1
+    assert kinds(accounts[1]) == ["qualified", "unassigned", "unassigned"]
+    assert kinds(accounts[0]) == ["qualified", "unassigned"]
+
+
+@pytest.mark.postgres
+def test_a_batch_that_rolls_back_is_gone_with_its_change(ten_logins, make_event, monkeypatch):
+    monkeypatch.setattr(outbox, "BATCH_FROM", 2)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        new_pqls_with_no_routing_rules(2, make_event)
+        assert OutboxBatch.objects.count() == 2
+        raise RuntimeError
+    assert not OutboxBatch.objects.exists() and not OutboxMessage.objects.exists()
+
+
+@pytest.mark.postgres
+def test_the_channels_unfold_the_batches_before_reading_the_outbox(
+    ten_logins, make_event, manager, inline_queues, monkeypatch, mailoutbox
+):
+    from alerts.delivery import deliver_pending
+    from leads.webhooks import fanout, jobs
+
+    monkeypatch.setattr(outbox, "BATCH_FROM", 2)
+    new_pqls_with_no_routing_rules(2, make_event)
+    assert not OutboxMessage.objects.exists()
+    assert fanout.has_pending()  # the sweep sees a batch as work
+
+    jobs.fan_out_job()
+    assert not OutboxBatch.objects.exists()
+    assert OutboxMessage.objects.exclude(webhook_state=DeliveryState.PENDING).count() == 4  # fanned out
+
+    accounts = [Account.objects.create(name=f"Later {i}", external_id=f"later-{i}") for i in range(2)]
+    for account in accounts:
+        for _ in range(10):
+            make_event("login", target=account)
+    rescore_accounts([account.pk for account in accounts])
+    mailoutbox.clear()
+    delivered = deliver_pending()
+    assert not OutboxBatch.objects.exists()
+    assert delivered.claimed == 4 and len(mailoutbox) == 4  # the managers hear of all four
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_passes_unfolding_at_once_write_each_message_once(ten_logins, make_event, monkeypatch):
+    monkeypatch.setattr(outbox, "_wake_ups", [])
+    monkeypatch.setattr(outbox, "BATCH_FROM", 2)
+    new_pqls_with_no_routing_rules(4, make_event)
+
+    assert OutboxBatch.objects.count() == 2
+
+    assert sorted(run_concurrently(outbox.unfold_batches, times=3)) == [0, 0, 8]
+    assert OutboxMessage.objects.filter(kind=MessageKind.UNASSIGNED).count() == 4
