@@ -3,15 +3,18 @@
 Sales ops see every message the outbox holds, what became of it (its email
 and Slack alerts, its webhook deliveries) and where it stands, and re-queue
 what failed or is stuck; the re-queue is `alerts.services.requeue_messages`.
+The batches a large change wrote, not yet unfolded into messages, are listed
+beside them.
 """
 
 import json
 
+import orjson
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from leads.models import OutboxMessage
+from leads.models import OutboxBatch, OutboxMessage
 from pqlsite.admin import EstimatedCountPaginator, ReadOnlyAdmin
 
 from . import selectors, services
@@ -182,3 +185,19 @@ class ManagerAlertsAdmin(admin.ModelAdmin):
         )
         obj.pk = saved.pk
         obj._state.adding = False
+
+
+@admin.register(OutboxBatch)
+class OutboxBatchAdmin(ReadOnlyAdmin):
+    """Messages a large change wrote as one row, waiting for the next
+    delivery pass to unfold them: for moments while a worker runs, until one
+    does while none runs."""
+
+    list_display = ["created_at", "messages"]
+    fields = ["created_at", "messages"]
+    readonly_fields = fields
+    ordering = ["id"]
+
+    @admin.display(description="messages")
+    def messages(self, batch: OutboxBatch) -> int:
+        return len(orjson.loads(batch.notices))

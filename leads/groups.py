@@ -23,6 +23,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, list[str]]] = {
             "view_statuschange",
             "view_pendingevent",
             "view_outboxmessage",
+            "view_outboxbatch",
         ],
         "scoring": [
             *_crud("definition", "criterion", "milestone"),

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from alerts.selectors import MessageState, in_state, with_outcomes
 from leads.groups import SALES_MANAGERS
-from leads.models import Account, DeliveryState, MessageKind, OutboxMessage
+from leads.models import Account, DeliveryState, MessageKind, OutboxBatch, OutboxMessage
 from leads.outbox import Announcement, announce
 from leads.webhooks import fanout
 from leads.webhooks.models import Delivery, DeliveryStatus, Endpoint
@@ -195,3 +195,14 @@ def test_a_sales_manager_sees_the_outbox_and_may_requeue_a_rep_may_not(endpoint)
     rep = Client()
     rep.force_login(RepFactory(user__username="ravi", user__is_staff=True).user)
     assert rep.get(CHANGELIST).status_code in (302, 403)
+
+
+def test_a_batch_waiting_to_be_unfolded_is_listed_with_its_number_of_messages(admin_client):
+    OutboxBatch.objects.create(notices='[["qualified", 1, null, null, 7, {}, false, null], '
+                                       '["qualified", 2, null, null, 8, {}, false, null]]')
+
+    page = admin_client.get(reverse("admin:leads_outboxbatch_changelist"))
+
+    assert page.status_code == 200
+    assert '<td class="field-messages">2</td>' in page.content.decode()
+    assert admin_client.get(reverse("admin:leads_outboxbatch_add")).status_code == 403
