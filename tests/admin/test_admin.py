@@ -46,6 +46,10 @@ def scored_book(book):
 
     waiting = book.filter(status=LeadStatus.SIGNED_UP).first()
     change_status(account_id=waiting.pk, to_status=LeadStatus.PQL, cause=StatusCause.SCORING)
+    # As a change announcing a hundred accounts or more leaves it until delivery unfolds it.
+    from leads.models import OutboxBatch
+
+    OutboxBatch.objects.create(notices=f'[["qualified", {waiting.pk}, null, null, null, {{}}, false, null]]')
     return book
 
 

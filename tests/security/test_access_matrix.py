@@ -34,6 +34,7 @@ from leads.models import (
     Event,
     LeadStatus,
     Note,
+    OutboxBatch,
     PendingEvent,
     RoutingRule,
     SalesRep,
@@ -548,6 +549,7 @@ MANAGER_ADMIN_RIGHTS = {
     "authtoken.tokenproxy": "",
     "leads.account": "view add change delete",
     "leads.event": "view add change delete",
+    "leads.outboxbatch": "view",  # read-only: delivery unfolds and deletes it
     "leads.outboxmessage": "view",  # read-only; its re-queue is the deliveries' replay right
     "leads.pendingevent": "view",
     "leads.person": "view add change delete",
@@ -794,6 +796,8 @@ def world(rep, other_rep, manager, definition, account, job_redis, inline_queues
     Attempt.objects.create(
         delivery=delivery, endpoint=endpoint, attempted_at=now, response_code=500, outcome="retry"
     )
+    # A large change's messages, not yet unfolded by delivery.
+    OutboxBatch.objects.create(notices=f'[["qualified", {account.pk}, null, null, null, {{}}, false, null]]')
 
     queue = Queue("default", connection=job_redis)
     Worker([queue], connection=job_redis, name="matrix-worker").register_birth()
