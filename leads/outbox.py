@@ -315,13 +315,19 @@ def announce_same_news(account_ids: list[int], notice: Notice, *, payload: dict,
         )
 
 
-UNFOLD_SOURCE = """
-SELECT e ->> 0 AS kind, account.id AS account_id, (e ->> 2)::bigint AS rep_id, (e ->> 3)::bigint AS team_id,
-       (e ->> 4)::bigint AS status_change_id, e -> 5 AS payload, false AS keyed, NULL::timestamptz AS version
-FROM {batch} AS batch CROSS JOIN LATERAL jsonb_array_elements(batch.notices::jsonb) WITH ORDINALITY AS t(e, position)
-JOIN {account} AS account ON account.id = (e ->> 1)::bigint
-WHERE batch.id = %(batch_id)s AND t.position <> ALL(%(told)s::bigint[])
-ORDER BY t.position
+UNFOLD_SQL = """
+INSERT INTO {outbox} (kind, account_id, rep_id, team_id, status_change_id, payload, created_at,
+                      email_state, slack_state, webhook_state, attempts, last_error)
+SELECT n.kind, account.id, n.rep_id, n.team_id, n.status_change_id, n.payload, %(now)s,
+       n.state, n.state, %(pending)s, 0, ''
+FROM (
+    SELECT e ->> 0 AS kind, (e ->> 1)::bigint AS account_id, (e ->> 2)::bigint AS rep_id,
+           (e ->> 3)::bigint AS team_id, (e ->> 4)::bigint AS status_change_id, e -> 5 AS payload,
+           CASE WHEN e ->> 0 = ANY(%(for_people)s) THEN %(pending)s ELSE %(skipped)s END AS state, position
+    FROM jsonb_array_elements(%(notices)s::jsonb) WITH ORDINALITY AS t(e, position)
+) AS n
+JOIN {account} AS account ON account.id = n.account_id
+ORDER BY n.position
 """
 
 
@@ -345,30 +351,38 @@ def unfold_batches(*, limit: int = UNFOLD_LIMIT) -> int:
 
 
 def unfold(batch: OutboxBatch) -> int:
+    """One batch's messages, less those already told (told_already)."""
+    notices = orjson.loads(batch.notices)
+    told = told_already(notices)
+    fresh = [notice for position, notice in enumerate(notices) if position not in told]
+    if not fresh:
+        return 0
     quote = connection.ops.quote_name
     with connection.cursor() as cursor:
         cursor.execute(
-            notices_sql(UNFOLD_SOURCE.format(batch=quote(OutboxBatch._meta.db_table), account=quote(Account._meta.db_table))),
+            UNFOLD_SQL.format(outbox=quote(OutboxMessage._meta.db_table), account=quote(Account._meta.db_table)),
             {
-                **notice_parameters(batch.created_at),
-                "batch_id": batch.pk,
-                "told": told_already(orjson.loads(batch.notices)),  # the insert's own check is off (keyed false)
+                "now": batch.created_at,
+                "for_people": sorted(kind.value for kind in FOR_PEOPLE),
+                "pending": DeliveryState.PENDING.value,
+                "skipped": DeliveryState.SKIPPED.value,
+                "notices": json_text(fresh),
             },
         )
         return cursor.rowcount
 
 
-def told_already(notices: list[list]) -> list[int]:
-    """The positions (from 1) of a batch's keyed notices whose account was
-    told the same news since the notice's version. Read in one query per
-    kind over the accounts' ids, before the insert: a check correlated with
-    each inserted row could rescan the table being filled for every row
-    while its statistics still say it is empty."""
+def told_already(notices: list[list]) -> set[int]:
+    """The positions of a batch's keyed notices whose account was told the
+    same news since the notice's version. Read in one query per kind over
+    the accounts' ids, before the insert: a check correlated with each
+    inserted row (notices_sql's) could rescan the table being filled for
+    every row while its statistics still say it is empty."""
     keyed: dict[str, list[tuple[int, int, datetime]]] = {}
-    for position, (kind, account_id, _, _, _, _, is_keyed, version) in enumerate(notices, start=1):
+    for position, (kind, account_id, _, _, _, _, is_keyed, version) in enumerate(notices):
         if is_keyed and version is not None:
             keyed.setdefault(kind, []).append((position, account_id, datetime.fromisoformat(version)))
-    told = []
+    told: set[int] = set()
     for kind, items in keyed.items():
         last = dict(
             OutboxMessage.objects.filter(
@@ -379,7 +393,7 @@ def told_already(notices: list[list]) -> list[int]:
             .values_list("account_id", "last")
             .order_by()
         )
-        told += [position for position, account_id, version in items if last.get(account_id, EPOCH) >= version]
+        told.update(position for position, account_id, version in items if last.get(account_id, EPOCH) >= version)
     return told
 
 
