@@ -531,9 +531,9 @@ class OutboxMessage(models.Model):
     message whoever writes it, however often. Each channel keeps its own
     state.
 
-    A rescore qualifying thousands of accounts writes thousands of rows
-    here in one statement, so the table carries only the indexes a reader
-    uses, and its references are kept by the writers (every id comes from a
+    A rescore qualifying thousands of accounts has thousands of rows
+    written here (by delivery, from the rescore's OutboxBatch), so the table
+    carries only the indexes a reader uses, and its references are kept by the writers (every id comes from a
     row locked in the same transaction) and by Django's on_delete rather
     than by foreign-key constraints, whose checks at commit cost as much as
     the rows themselves.

@@ -2,6 +2,11 @@
 worth announcing, in the change's own transaction; delivery (email, Slack,
 webhooks) reads the messages after commit.
 
+A write announcing BATCH_FROM accounts or more (a rescore qualifying
+thousands) appends one OutboxBatch row for them all, still in the change's
+transaction; every channel unfolds the batches into messages before it reads
+(`unfold_batches`).
+
 Delivery lives above the lead core, so the core cannot call it; the
 channels register a wake-up here instead (`on_messages_written`), which runs
 once the writing transaction commits. A wake-up that fails (Redis down) loses

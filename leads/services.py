@@ -61,7 +61,8 @@ def record_transitions(
 ) -> list[StatusChange]:
     """The one writer of lead statuses: each account gets its new status (one
     UPDATE per target status), every transition its history row and each
-    notice its outbox message, in the caller's transaction. The caller has
+    notice its outbox message (on PostgreSQL, from BATCH_FROM notices on,
+    one outbox batch for them all), in the caller's transaction. The caller has
     locked the accounts and read their current status, so nothing is
     recorded twice. A transition to the same status only appends its row
     (e.g. why a PQL was left unassigned). One transition per account.

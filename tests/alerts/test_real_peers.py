@@ -15,7 +15,8 @@ from rq import SimpleWorker
 
 from alerts import jobs
 from alerts.delivery import deliver_pending
-from leads.models import Account, DeliveryState, LeadStatus, OutboxMessage, Person
+from leads import outbox
+from leads.models import Account, DeliveryState, LeadStatus, OutboxBatch, OutboxMessage, Person
 from leads.routing import assign_new_pqls
 from tests.conftest import run_concurrently
 
@@ -198,6 +199,28 @@ def test_nothing_is_lost_while_redis_is_down_and_the_catch_up_delivers(
         "New PQL for you: First Co",
         "New PQL for you: Second Co",
     ]
+    assert not OutboxMessage.objects.filter(email_state=DeliveryState.PENDING).exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_large_change_written_as_a_batch_while_redis_is_down_reaches_the_reps_after_the_catch_up(
+    smtp_server, own_redis, make_rep, make_team, monkeypatch
+):
+    monkeypatch.setattr(outbox, "BATCH_FROM", 3)  # as a rescore's hundreds would
+    make_team("Sales", make_rep("ava", capacity=100))
+    accounts = [pql(f"Co {i}") for i in range(3)]
+    own_redis.stop()
+    with transaction.atomic():
+        assign_new_pqls([account.pk for account in accounts])
+    assert OutboxBatch.objects.count() == 1 and not OutboxMessage.objects.exists()
+
+    own_redis.start()
+    jobs.alerts_queue().enqueue(jobs.deliver_pending_job)  # the scheduler's pass
+    run_worker(own_redis.url)
+
+    assert sorted(m["Subject"] for _, m in smtp_server.messages) == [f"New PQL for you: Co {i}" for i in range(3)]
+    assert not OutboxBatch.objects.exists()
     assert not OutboxMessage.objects.filter(email_state=DeliveryState.PENDING).exists()
 
 
