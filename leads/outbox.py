@@ -194,7 +194,7 @@ def insert_as_json(items: list[Announcement], *, now: datetime) -> None:
         )
 
 
-def notices_sql(source: str) -> str:
+def notices_sql(source: str, *, check_told: bool = True) -> str:
     """The INSERT that writes the messages of the rows of `source` (SQL with
     the columns kind, account_id, rep_id, team_id, status_change_id,
     payload, keyed and version): states made by the database, so that a
@@ -203,9 +203,14 @@ def notices_sql(source: str) -> str:
     account was made since the account last changed (`version`): the
     writers hold the account's lock, so they see each other's, and the
     cooldown's index answers it, where a unique key would cost an index of
-    its own. Takes the parameters %(now)s and %(for_people)s
+    its own. Without `check_told`, every row is written (the caller
+    checked). Takes the parameters %(now)s and %(for_people)s
     (notice_parameters)."""
     table = connection.ops.quote_name(OutboxMessage._meta.db_table)
+    told = (
+        f"WHERE NOT EXISTS (SELECT FROM {table} AS told WHERE n.keyed AND told.account_id = n.account_id "
+        "AND told.kind = n.kind AND told.kind = ANY(%(for_people)s) AND told.created_at >= n.version)"
+    )
     return (
         f"INSERT INTO {table} (kind, account_id, rep_id, team_id, "  # noqa: S608
         "status_change_id, payload, created_at, email_state, slack_state, webhook_state, attempts, last_error) "
@@ -213,8 +218,7 @@ def notices_sql(source: str) -> str:
         f"n.state, '{DeliveryState.PENDING.value}', 0, '' "
         f"FROM (SELECT *, CASE WHEN kind = ANY(%(for_people)s) THEN '{DeliveryState.PENDING.value}' "
         f"ELSE '{DeliveryState.SKIPPED.value}' END AS state FROM ({source}) AS source) AS n "
-        f"WHERE NOT EXISTS (SELECT FROM {table} AS told WHERE n.keyed AND told.account_id = n.account_id "
-        "AND told.kind = n.kind AND told.kind = ANY(%(for_people)s) AND told.created_at >= n.version)"
+        + (told if check_told else "")
     )
 
 
@@ -320,19 +324,12 @@ def announce_same_news(account_ids: list[int], notice: Notice, *, payload: dict,
         )
 
 
-UNFOLD_SQL = """
-INSERT INTO {outbox} (kind, account_id, rep_id, team_id, status_change_id, payload, created_at,
-                      email_state, slack_state, webhook_state, attempts, last_error)
-SELECT n.kind, account.id, n.rep_id, n.team_id, n.status_change_id, n.payload, %(now)s,
-       n.state, n.state, %(pending)s, 0, ''
-FROM (
-    SELECT e ->> 0 AS kind, (e ->> 1)::bigint AS account_id, (e ->> 2)::bigint AS rep_id,
-           (e ->> 3)::bigint AS team_id, (e ->> 4)::bigint AS status_change_id, e -> 5 AS payload,
-           CASE WHEN e ->> 0 = ANY(%(for_people)s) THEN %(pending)s ELSE %(skipped)s END AS state, position
-    FROM jsonb_array_elements(%(notices)s::jsonb) WITH ORDINALITY AS t(e, position)
-) AS n
-JOIN {account} AS account ON account.id = n.account_id
-ORDER BY n.position
+UNFOLD_SOURCE = """
+SELECT e ->> 0 AS kind, account.id AS account_id, (e ->> 2)::bigint AS rep_id, (e ->> 3)::bigint AS team_id,
+       (e ->> 4)::bigint AS status_change_id, e -> 5 AS payload
+FROM jsonb_array_elements(%(notices)s::jsonb) WITH ORDINALITY AS t(e, position)
+JOIN {account} AS account ON account.id = (e ->> 1)::bigint
+ORDER BY t.position
 """
 
 
@@ -362,17 +359,11 @@ def unfold(batch: OutboxBatch) -> int:
     fresh = [notice for position, notice in enumerate(notices) if position not in told]
     if not fresh:
         return 0
-    quote = connection.ops.quote_name
+    source = UNFOLD_SOURCE.format(account=connection.ops.quote_name(Account._meta.db_table))
     with connection.cursor() as cursor:
         cursor.execute(
-            UNFOLD_SQL.format(outbox=quote(OutboxMessage._meta.db_table), account=quote(Account._meta.db_table)),
-            {
-                "now": batch.created_at,
-                "for_people": sorted(kind.value for kind in FOR_PEOPLE),
-                "pending": DeliveryState.PENDING.value,
-                "skipped": DeliveryState.SKIPPED.value,
-                "notices": json_text(fresh),
-            },
+            notices_sql(source, check_told=False),
+            {**notice_parameters(batch.created_at), "notices": json_text(fresh)},
         )
         return cursor.rowcount
 
@@ -380,9 +371,9 @@ def unfold(batch: OutboxBatch) -> int:
 def told_already(notices: list[list]) -> set[int]:
     """The positions of a batch's keyed notices whose account was told the
     same news since the notice's version. Read in one query per kind over
-    the accounts' ids, before the insert: a check correlated with each
-    inserted row (notices_sql's) could rescan the table being filled for
-    every row while its statistics still say it is empty."""
+    the accounts' ids, before the insert: notices_sql's check, correlated
+    with each inserted row, could rescan the table being filled for every
+    row while its statistics still say it is empty."""
     keyed: dict[str, list[tuple[int, int, datetime]]] = {}
     for position, (kind, account_id, _, _, _, _, is_keyed, version) in enumerate(notices):
         if is_keyed and version is not None:
