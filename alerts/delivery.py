@@ -72,8 +72,8 @@ class SlackRefused(RuntimeError):
 
 
 def deliver_pending(*, now: datetime | None = None, limit: int = 2000) -> Delivered:
-    """Deliver pending email and Slack messages, oldest first, up to `limit`
-    (the outbox's batches unfolded first)."""
+    """Deliver pending email and Slack messages in the order the changes were
+    made, up to `limit` (the outbox's batches unfolded first)."""
     unfold_batches()
     total = Delivered()
     while total.claimed < limit:
@@ -83,7 +83,7 @@ def deliver_pending(*, now: datetime | None = None, limit: int = 2000) -> Delive
                 .select_related("status_change")
                 .filter(Q(email_state=PENDING) | Q(slack_state=PENDING))
                 .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now or timezone.now()))
-                .order_by("pk")[:BATCH]
+                .order_by("created_at", "pk")[:BATCH]
             )
             if not batch:
                 break

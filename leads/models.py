@@ -597,11 +597,12 @@ class OutboxMessage(models.Model):
                 name="outbox_account_kind_time",
                 condition=FOR_PEOPLE_CONDITION,
             ),
-            # What the channels still have to deliver, oldest first: one index
-            # for the three (each reader adds its own channel's test), one
-            # entry for each message a rescore writes.
+            # What the channels still have to deliver, in the order the changes
+            # were made (a batch's messages are numbered when delivery unfolds
+            # it, after messages the same transaction wrote later): one index
+            # for the three (each reader adds its own channel's test).
             models.Index(
-                fields=["id"],
+                fields=["created_at", "id"],
                 name="outbox_pending",
                 condition=Q(email_state="pending") | Q(slack_state="pending") | Q(webhook_state="pending"),
             ),

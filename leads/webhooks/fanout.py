@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from leads.models import DeliveryState, MessageKind, OutboxMessage, SalesRep
-from leads.outbox import has_batches
+from leads.outbox import has_batches, unfold_batches
 
 from .delivery import fan_out
 from .events import EVENT_TYPE_NAMES, event_type_for
@@ -72,13 +72,17 @@ def name(rows: list[OutboxMessage]) -> None:
 
 
 def fan_out_pending(*, limit: int = CLAIM_BATCH) -> FannedOut:
-    """One batch of the outbox, oldest first, skipping rows another worker holds."""
+    """One batch of the outbox in the order the changes were made, skipping
+    rows another worker holds. The outbox's batches are unfolded first, so a
+    change's messages go out before those of a later change, even when the
+    earlier one was written as a batch."""
+    unfold_batches()
     with transaction.atomic():
         rows = list(
             OutboxMessage.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("status_change")
             .filter(webhook_state=DeliveryState.PENDING)
-            .order_by("pk")[:limit]
+            .order_by("created_at", "pk")[:limit]
         )
         if not rows:
             return FannedOut()

@@ -26,7 +26,6 @@ from django.conf import settings
 from django.db import close_old_connections, transaction
 from redis.exceptions import RedisError
 
-from leads.outbox import unfold_batches
 from scoring.jobs import inline_redis, redis_at
 
 from . import delivery, fanout
@@ -79,13 +78,12 @@ def enqueue_fan_out() -> bool:
 
 
 def fan_out_job() -> dict:
-    """Fan out the outbox's new messages (its batches unfolded first), batch
-    by batch; each batch's endpoints are woken as it commits."""
+    """Fan out the outbox's new messages, batch by batch; each batch's
+    endpoints are woken as it commits."""
     in_worker()
     queue = webhooks_queue()
     if queue.is_async:
         queue.connection.delete(FAN_OUT_FLAG)
-    unfold_batches()
     deadline = time.monotonic() + FAN_OUT_SECONDS
     messages, woken = 0, set()
     while time.monotonic() < deadline:

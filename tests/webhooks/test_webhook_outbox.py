@@ -137,3 +137,34 @@ def test_the_sweep_fans_out_what_a_lost_wake_up_left(redis_queues, crm, receiver
     queue = jobs.webhooks_queue()
     SimpleWorker([queue], connection=queue.connection).work(burst=True)
     assert len(receiver.accepted) == 1
+
+
+@pytest.mark.postgres
+def test_a_change_written_as_a_batch_reaches_the_crm_before_a_later_change_of_the_same_transaction(
+    crm, receiver, rep, monkeypatch
+):
+    from leads import outbox
+    from leads.models import Account
+    from leads.services import move_accounts
+
+    monkeypatch.setattr(outbox, "BATCH_FROM", 3)
+    accounts = [
+        Account.objects.create(name=f"Co {i}", external_id=f"co-{i}", status=LeadStatus.SIGNED_UP)
+        for i in range(3)
+    ]
+    with transaction.atomic():  # as a rescore's chunk: qualified in bulk, then one routed
+        move_accounts(
+            account_ids=[a.pk for a in accounts], from_status=LeadStatus.SIGNED_UP, to_status=LeadStatus.PQL,
+            cause=StatusCause.SCORING,
+        )
+        assign_accounts(assignments={accounts[0].pk: Assignment(rep.pk, "routed")}, cause=StatusCause.ROUTING)
+    # The assignment's message is a row already; the qualifications wait in a batch.
+    assert list(OutboxMessage.objects.values_list("kind", flat=True)) == ["assigned"]
+
+    while fanout.fan_out_pending().messages:
+        pass
+    delivery.deliver_due(crm.pk)
+
+    about_the_first = [r["payload"]["type"] for r in receiver.received
+                       if r["payload"]["data"]["account"]["external_id"] == "co-0"]
+    assert about_the_first == ["lead.qualified", "lead.assigned"]
