@@ -220,7 +220,8 @@ def test_two_workers_qualifying_the_same_account_announce_it_once(
     assert sorted(kinds(account)) == ["assigned", "qualified"]
 
 
-def new_pqls_with_no_routing_rules(count: int, make_event) -> list[Account]:
+def qualify_new_accounts(count: int, make_event) -> list[Account]:
+    """`count` new accounts qualify in one rescore, and are routed."""
     accounts = [Account.objects.create(name=f"Co {i}", external_id=f"co-{i}") for i in range(count)]
     for account in accounts:
         for _ in range(10):
@@ -234,7 +235,7 @@ def test_a_rescore_announcing_many_changes_writes_them_as_batches_delivery_unfol
     ten_logins, make_event, monkeypatch
 ):
     monkeypatch.setattr(outbox, "BATCH_FROM", 3)
-    accounts = new_pqls_with_no_routing_rules(3, make_event)
+    accounts = qualify_new_accounts(3, make_event)
     # One row for the three qualified (the CRM's news), one for the three
     # left unassigned (the managers'), in the rescore's transaction.
     batches = list(OutboxBatch.objects.order_by("pk"))
@@ -260,7 +261,7 @@ def test_a_rescore_announcing_many_changes_writes_them_as_batches_delivery_unfol
 @pytest.mark.postgres
 def test_a_batch_tells_only_the_accounts_that_changed_since_they_were_told(ten_logins, make_event, monkeypatch):
     monkeypatch.setattr(outbox, "BATCH_FROM", 3)
-    accounts = new_pqls_with_no_routing_rules(3, make_event)
+    accounts = qualify_new_accounts(3, make_event)
     ids = [account.pk for account in accounts]
     outbox.unfold_batches()
 
@@ -277,10 +278,31 @@ def test_a_batch_tells_only_the_accounts_that_changed_since_they_were_told(ten_l
 
 
 @pytest.mark.postgres
+def test_pqls_left_unassigned_by_a_full_team_in_a_batch_are_told_once_with_their_history(
+    ten_logins, make_event, make_rep, make_team, monkeypatch
+):
+    monkeypatch.setattr(outbox, "BATCH_FROM", 3)
+    team = make_team("Sales", make_rep("ava", capacity=0))
+    ids = [account.pk for account in qualify_new_accounts(3, make_event)]
+    assert outbox.unfold_batches() == 6
+
+    assign_new_pqls(ids)  # routed again: the history says so again, the managers are not told again
+    assert OutboxBatch.objects.count() == 1
+    assert outbox.unfold_batches() == 0
+
+    full = OutboxMessage.objects.filter(kind=MessageKind.UNASSIGNED_TEAM_FULL).order_by("account_id")
+    assert [message.account_id for message in full] == ids
+    assert {message.team_id for message in full} == {team.pk}
+    assert full[0].change["reason"] == "Team 'Sales' is at capacity (rule 'Sales rule')"
+    assert full[0].status_change.details == {"unassigned": "team_full", "team_id": team.pk}
+    assert StatusChange.objects.filter(cause="routing").count() == 6
+
+
+@pytest.mark.postgres
 def test_a_batch_that_rolls_back_is_gone_with_its_change(ten_logins, make_event, monkeypatch):
     monkeypatch.setattr(outbox, "BATCH_FROM", 2)
     with pytest.raises(RuntimeError), transaction.atomic():
-        new_pqls_with_no_routing_rules(2, make_event)
+        qualify_new_accounts(2, make_event)
         assert OutboxBatch.objects.count() == 2
         raise RuntimeError
     assert not OutboxBatch.objects.exists() and not OutboxMessage.objects.exists()
@@ -294,7 +316,7 @@ def test_the_channels_unfold_the_batches_before_reading_the_outbox(
     from leads.webhooks import fanout, jobs
 
     monkeypatch.setattr(outbox, "BATCH_FROM", 2)
-    new_pqls_with_no_routing_rules(2, make_event)
+    qualify_new_accounts(2, make_event)
     assert not OutboxMessage.objects.exists()
     assert fanout.has_pending()  # the sweep sees a batch as work
 
@@ -318,7 +340,7 @@ def test_the_channels_unfold_the_batches_before_reading_the_outbox(
 def test_two_passes_unfolding_at_once_write_each_message_once(ten_logins, make_event, monkeypatch):
     monkeypatch.setattr(outbox, "_wake_ups", [])
     monkeypatch.setattr(outbox, "BATCH_FROM", 2)
-    new_pqls_with_no_routing_rules(4, make_event)
+    qualify_new_accounts(4, make_event)
 
     assert OutboxBatch.objects.count() == 2
 
