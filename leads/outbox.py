@@ -50,9 +50,10 @@ STATUS_KINDS = {
 }
 
 WRITE_BATCH = 1000
-# The same news about at least this many accounts is written as one
-# OutboxBatch row (PostgreSQL) and unfolded into its messages by the first
-# delivery pass: a rescore pays for one row instead of thousands.
+# A write of at least this many notices (a rescore chunk qualifying
+# thousands) appends them as one OutboxBatch row (PostgreSQL), unfolded into
+# messages by the first delivery pass: the rescore pays for one row instead
+# of thousands. Fewer are written as messages at once.
 BATCH_FROM = 100
 # Batches one delivery pass unfolds (each holds at most a rescore chunk).
 UNFOLD_LIMIT = 20
