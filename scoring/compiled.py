@@ -31,20 +31,11 @@ def fetch_rows(rows: QuerySet, *, convert: bool = True) -> list[tuple]:
     SQLite's types); convert=False skips them where the driver already
     returns the values (counts).
     """
-    compiler = rows.query.get_compiler(using=rows.db)
     try:
-        sql, params = compiler.as_sql()
+        query = compiled(rows, convert=convert)
     except EmptyResultSet:
         return []
-    with connections[rows.db].cursor() as cursor:
-        cursor.execute(sql, params)
-        fetched = cursor.fetchall()
-    if convert:
-        columns = [column for column, *_ in compiler.select[: compiler.col_count]]
-        converters = compiler.get_converters(columns)
-        if converters:
-            fetched = [tuple(row) for row in compiler.apply_converters(fetched, converters)]
-    return fetched
+    return query.fetch(query.params, using=rows.db)
 
 
 @dataclass(frozen=True)
@@ -55,7 +46,6 @@ class Compiled:
 
     sql: str
     params: tuple
-    columns: list
     converters: dict
     compiler: SQLCompiler
 
@@ -71,9 +61,12 @@ class Compiled:
 
 
 def compiled(rows: QuerySet, *, convert: bool = True) -> Compiled:
-    """The query's SQL, parameters and converters (see fetch_rows), kept."""
+    """The query's SQL, parameters and converters (the columns that have
+    any: JSON traits, SQLite's types), kept. EmptyResultSet when it can match
+    nothing (`pk__in=[]`)."""
     compiler = rows.query.get_compiler(using=rows.db)
     sql, params = compiler.as_sql()
-    columns = [column for column, *_ in compiler.select[: compiler.col_count]]
-    converters = compiler.get_converters(columns) if convert else {}
-    return Compiled(sql, tuple(params), columns, converters, compiler)
+    converters = {}
+    if convert:
+        converters = compiler.get_converters([column for column, *_ in compiler.select[: compiler.col_count]])
+    return Compiled(sql, tuple(params), converters, compiler)
