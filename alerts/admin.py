@@ -9,7 +9,6 @@ beside them.
 
 import json
 
-import orjson
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -198,6 +197,9 @@ class OutboxBatchAdmin(ReadOnlyAdmin):
     readonly_fields = fields
     ordering = ["id"]
 
+    def get_queryset(self, request):
+        return selectors.batches_with_sizes()
+
     @admin.display(description="messages")
     def messages(self, batch: OutboxBatch) -> int:
-        return len(orjson.loads(batch.notices))
+        return batch.messages

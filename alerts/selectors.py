@@ -6,6 +6,7 @@ from django.db.models import (
     CharField,
     Count,
     Exists,
+    Func,
     IntegerField,
     OuterRef,
     Q,
@@ -17,7 +18,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Cast, Concat, Replace
 
-from leads.models import DeliveryState, OutboxMessage
+from leads.models import DeliveryState, OutboxBatch, OutboxMessage
 from leads.webhooks.models import Delivery, DeliveryStatus
 
 
@@ -110,3 +111,20 @@ def with_outcomes(messages: QuerySet[OutboxMessage]) -> QuerySet[OutboxMessage]:
 def webhook_deliveries(message: OutboxMessage) -> QuerySet[Delivery]:
     """One message's webhook deliveries, with their endpoints."""
     return Delivery.objects.filter(message_id=message.webhook_id).select_related("endpoint").order_by("pk")
+
+
+class JSONArrayLength(Func):
+    """The length of a JSON list stored as text (SQLite's json_array_length
+    takes the text; PostgreSQL's takes json)."""
+
+    function = "json_array_length"
+    output_field = IntegerField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, template="%(function)s(%(expressions)s::json)", **extra)
+
+
+def batches_with_sizes() -> QuerySet[OutboxBatch]:
+    """The batches waiting to be unfolded, each with `messages`, counted by the
+    database: the lists (thousands of messages each) stay there."""
+    return OutboxBatch.objects.defer("notices").annotate(messages=JSONArrayLength("notices"))
