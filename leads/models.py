@@ -533,10 +533,10 @@ class OutboxMessage(models.Model):
 
     A rescore qualifying thousands of accounts has thousands of rows
     written here (by delivery, from the rescore's OutboxBatch), so the table
-    carries only the indexes a reader uses, and its references are kept by the writers (every id comes from a
-    row locked in the same transaction) and by Django's on_delete rather
-    than by foreign-key constraints, whose checks at commit cost as much as
-    the rows themselves.
+    carries only the indexes a reader uses, and its references are kept by
+    the writers (every id comes from a row locked in the same transaction)
+    and by Django's on_delete rather than by foreign-key constraints, whose
+    checks at commit cost as much as the rows themselves.
     """
 
     # Given when a webhook first wants the message (leads.webhooks.fanout), not

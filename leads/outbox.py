@@ -357,15 +357,13 @@ def unfold(batch: OutboxBatch) -> int:
     """One batch's messages, less those already told (told_already)."""
     notices = orjson.loads(batch.notices)
     told = told_already(notices)
-    fresh = [notice for position, notice in enumerate(notices) if position not in told]
-    if not fresh:
+    if len(told) == len(notices):
         return 0
+    # The stored text as it is, unless some are left out.
+    fresh = json_text([n for position, n in enumerate(notices) if position not in told]) if told else batch.notices
     source = UNFOLD_SOURCE.format(account=connection.ops.quote_name(Account._meta.db_table))
     with connection.cursor() as cursor:
-        cursor.execute(
-            notices_sql(source, check_told=False),
-            {**notice_parameters(batch.created_at), "notices": json_text(fresh)},
-        )
+        cursor.execute(notices_sql(source, check_told=False), {**notice_parameters(batch.created_at), "notices": fresh})
         return cursor.rowcount
 
 
